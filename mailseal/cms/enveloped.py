@@ -1,0 +1,305 @@
+"""EnvelopedData and AuthEnvelopedData (RFC 5652 section 6, RFC 5083): decrypt, encrypt.
+
+Decryption first matches a RecipientInfo to one of our certificates and only
+then asks for that key, so a protected key is unlocked only when it is the
+one the message needs.  RSA PKCS#1 v1.5 decryption with the wrong key does
+not fail (OpenSSL's implicit rejection returns a random key), so the key is
+always matched to the RecipientInfo first and the content decryption's
+padding or tag decides.  Authenticated content (AES-GCM) is released only
+after its tag has been checked: nothing is returned before.
+"""
+
+import os
+from dataclasses import dataclass, field
+
+from asn1crypto import algos, cms, core
+from asn1crypto import x509 as ax509
+
+from ..errors import DecryptionFailed, MalformedCMS, NotForUs, Unsupported
+from . import DIGESTS, asn1_errors, hash_class, load_content_info
+
+#: content-encryption algorithms we read: name -> (family, key length)
+CIPHERS = {
+    "aes128_cbc": ("aes-cbc", 16), "aes192_cbc": ("aes-cbc", 24), "aes256_cbc": ("aes-cbc", 32),
+    "tripledes_3key": ("3des-cbc", 24),
+    "aes128_gcm": ("aes-gcm", 16), "aes192_gcm": ("aes-gcm", 24), "aes256_gcm": ("aes-gcm", 32),
+}
+#: content-encryption algorithms we write
+WRITE_CIPHERS = ("aes256_cbc", "aes128_cbc", "aes256_gcm", "aes128_gcm")
+
+
+class _GcmParams(core.Sequence):
+    """GCMParameters (RFC 5084): asn1crypto has no class for them."""
+
+    _fields = [
+        ("aes_nonce", core.OctetString),
+        ("aes_icvlen", core.Integer, {"default": 12}),
+    ]
+
+
+@dataclass
+class Decrypted:
+    """Plaintext and how it was protected."""
+
+    content: bytes
+    content_type: str
+    cipher: str
+    authenticated: bool
+    key_transport: str
+    recipient_cert: bytes  # DER of our certificate that matched
+    recipient_count: int
+    notes: list = field(default_factory=list)
+
+
+@dataclass
+class RecipientRef:
+    """Who a RecipientInfo is for, in a form we can show."""
+
+    kind: str  # ktri, kari, kekri, pwri, ori
+    issuer: object = None  # asn1crypto Name
+    serial: int = None
+    ski: bytes = None
+
+    def describe(self):
+        if self.issuer is not None:
+            return f"serial {self.serial:x} issued by {self.issuer.human_friendly}"
+        if self.ski is not None:
+            return f"key id {self.ski.hex()}"
+        return self.kind
+
+
+def _structure(data, what):
+    ctype, content = load_content_info(data, what)
+    if ctype == "enveloped_data":
+        return ctype, content, content["encrypted_content_info"]
+    if ctype == "authenticated_enveloped_data":
+        return ctype, content, content["auth_encrypted_content_info"]
+    raise MalformedCMS(f"{what} holds {ctype}, not enveloped-data")
+
+
+def _refs(recipient_infos):
+    """[(RecipientRef, RecipientInfo choice)] for every RecipientInfo."""
+    out = []
+    for ri in recipient_infos:
+        if ri.name == "ktri":
+            rid = ri.chosen["rid"]
+            if rid.name == "issuer_and_serial_number":
+                ref = RecipientRef("ktri", rid.chosen["issuer"], rid.chosen["serial_number"].native)
+            else:
+                ref = RecipientRef("ktri", ski=rid.chosen.native)
+            out.append((ref, ri.chosen))
+        elif ri.name == "kari":
+            for rek in ri.chosen["recipient_encrypted_keys"]:
+                rid = rek["rid"]
+                if rid.name == "issuer_and_serial_number":
+                    ref = RecipientRef("kari", rid.chosen["issuer"], rid.chosen["serial_number"].native)
+                else:
+                    ref = RecipientRef("kari", ski=rid.chosen["subject_key_identifier"].native)
+                out.append((ref, ri.chosen))
+        else:
+            out.append((RecipientRef(ri.name), ri.chosen))
+    return out
+
+
+def recipients(data, what="the encrypted part"):
+    """[RecipientRef] for every recipient of an (Auth)EnvelopedData."""
+    with asn1_errors(what):
+        _, env, _ = _structure(data, what)
+        return [ref for ref, _ in _refs(env["recipient_infos"])]
+
+
+def _matches(ref, cert):
+    if ref.issuer is not None:
+        return cert.serial_number == ref.serial and cert.issuer == ref.issuer
+    if ref.ski is not None:
+        return cert.key_identifier == ref.ski
+    return False
+
+
+def decrypt(data, candidates, what="the encrypted part"):
+    """Decrypt with whichever candidate key a RecipientInfo names.
+
+    candidates: [(certificate DER, unlock)] where unlock() returns the
+    private key (it may ask for a passphrase, so it is called only for a
+    certificate the message is really encrypted to).
+    """
+    with asn1_errors(what):
+        ctype, env, eci = _structure(data, what)
+        refs = _refs(env["recipient_infos"])
+        ours = [(der, ax509.Certificate.load(der), unlock) for der, unlock in candidates]
+        match = None
+        for ref, info in refs:
+            for der, cert, unlock in ours:
+                if _matches(ref, cert):
+                    match = (ref, info, der, unlock)
+                    break
+            if match:
+                break
+        if match is None:
+            names = "; ".join(ref.describe() for ref, _ in refs) or "nobody"
+            raise NotForUs(f"the message is not encrypted to any of your keys (it is for: {names})",
+                           hint="import the identity it was encrypted to with 'smime-trust identity import'")
+        ref, info, cert_der, unlock = match
+        cipher = eci["content_encryption_algorithm"]
+        cipher_name = cipher["algorithm"].native
+        content_type = eci["content_type"].native
+        encrypted = eci["encrypted_content"].native
+        if encrypted is None:
+            raise Unsupported(f"{what} carries no encrypted content (detached ciphertext is not supported)")
+    if cipher_name not in CIPHERS:
+        raise Unsupported(f"content encryption {cipher_name} is not supported (obsolete or unknown)")
+    private_key = unlock()
+    with asn1_errors(what):
+        if ref.kind == "ktri":
+            transport, cek = _unwrap_ktri(info, private_key)
+        else:
+            raise Unsupported(f"{ref.kind.upper()} recipient info (ECDH key agreement) is not supported yet")
+    family, key_len = CIPHERS[cipher_name]
+    if len(cek) != key_len:
+        raise DecryptionFailed("the content key does not fit the cipher: the message was altered or the key is wrong")
+    notes = []
+    if family == "aes-gcm":
+        if ctype != "authenticated_enveloped_data":
+            raise Unsupported("AES-GCM inside plain enveloped-data is not supported")
+        with asn1_errors(what):
+            params = _GcmParams.load(cipher["parameters"].dump())
+            nonce = params["aes_nonce"].native
+            tag_len = params["aes_icvlen"].native
+            tag = env["mac"].native
+            aad = b""
+            if not isinstance(env["auth_attrs"], core.Void):
+                aad = b"\x31" + env["auth_attrs"].dump()[1:]
+        if len(tag) != tag_len:
+            raise DecryptionFailed("the authentication tag has the wrong length: the message was altered")
+        content = _gcm_decrypt(cek, nonce, tag, encrypted, aad)
+        authenticated = True
+    else:
+        with asn1_errors(what):
+            iv = cipher["parameters"].native
+        if ctype == "authenticated_enveloped_data":
+            raise Unsupported(f"{cipher_name} inside authenticated-enveloped-data is not an AEAD cipher")
+        if family == "3des-cbc":
+            notes.append("encrypted with the obsolete 3DES cipher")
+        content = _cbc_decrypt(family, cek, iv, encrypted)
+        authenticated = False
+    return Decrypted(content, content_type, cipher_name, authenticated, transport, cert_der, len(refs), notes)
+
+
+def _unwrap_ktri(info, private_key):
+    from cryptography.hazmat.primitives.asymmetric import padding, rsa
+
+    if not isinstance(private_key, rsa.RSAPrivateKey):
+        raise Unsupported("key transport needs an RSA key")
+    alg = info["key_encryption_algorithm"]
+    name = alg["algorithm"].native
+    encrypted_key = info["encrypted_key"].native
+    if name == "rsaes_pkcs1v15":
+        pad = padding.PKCS1v15()
+    elif name == "rsaes_oaep":
+        params = alg["parameters"]
+        oaep_hash = params["hash_algorithm"]["algorithm"].native
+        mgf_hash = params["mask_gen_algorithm"]["parameters"]["algorithm"].native
+        label = params["p_source_algorithm"]["parameters"].native or None
+        if oaep_hash not in DIGESTS or mgf_hash not in DIGESTS:
+            raise Unsupported(f"RSA-OAEP with {oaep_hash}/{mgf_hash} is not supported")
+        pad = padding.OAEP(mgf=padding.MGF1(hash_class(mgf_hash)()), algorithm=hash_class(oaep_hash)(), label=label)
+    else:
+        raise Unsupported(f"key transport {name} is not supported")
+    try:
+        return name, private_key.decrypt(encrypted_key, pad)
+    except ValueError:
+        raise DecryptionFailed("the content key does not decrypt with your key: the message was altered") from None
+
+
+def _cbc_decrypt(family, key, iv, data):
+    from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
+
+    if family == "3des-cbc":
+        from cryptography.hazmat.decrepit.ciphers.algorithms import TripleDES
+
+        algorithm, block = TripleDES(key), 8
+    else:
+        algorithm, block = algorithms.AES(key), 16
+    if not isinstance(iv, bytes) or len(iv) != block or len(data) % block or not data:
+        raise DecryptionFailed("the ciphertext or its IV has the wrong length: the message is truncated or altered")
+    decryptor = Cipher(algorithm, modes.CBC(iv)).decryptor()
+    plain = decryptor.update(data) + decryptor.finalize()
+    pad = plain[-1]
+    if not 1 <= pad <= block or plain[-pad:] != bytes([pad]) * pad:
+        raise DecryptionFailed("the content does not decrypt (bad padding): the message was altered or the key is wrong")
+    return plain[:-pad]
+
+
+def _gcm_decrypt(key, nonce, tag, data, aad):
+    from cryptography.exceptions import InvalidTag
+    from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
+
+    try:
+        decryptor = Cipher(algorithms.AES(key), modes.GCM(nonce, tag, min_tag_length=len(tag))).decryptor()
+        decryptor.authenticate_additional_data(aad)
+        plain = decryptor.update(data)
+        decryptor.finalize()  # checks the tag; nothing is returned before this
+    except InvalidTag:
+        raise DecryptionFailed("the authentication tag does not match: the message was altered; nothing was decrypted") from None
+    except ValueError as exc:
+        raise DecryptionFailed(f"the authenticated content cannot be decrypted ({exc})") from None
+    return plain
+
+
+def encrypt(content, recipient_certs, cipher="aes256_cbc"):
+    """A DER ContentInfo encrypting content to every certificate given.
+
+    AES-CBC gives EnvelopedData, AES-GCM AuthEnvelopedData.  Recipients need
+    RSA keys (PKCS#1 v1.5 key transport, what every peer reads).
+    """
+    from cryptography import x509
+    from cryptography.hazmat.primitives.asymmetric import padding, rsa
+    from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
+
+    if cipher not in WRITE_CIPHERS:
+        raise Unsupported(f"encrypting with {cipher} is not supported (choose one of {', '.join(WRITE_CIPHERS)})")
+    family, key_len = CIPHERS[cipher]
+    cek = os.urandom(key_len)
+    infos = []
+    for der in recipient_certs:
+        public_key = x509.load_der_x509_certificate(der).public_key()
+        if not isinstance(public_key, rsa.RSAPublicKey):
+            raise Unsupported(f"encrypting to a {type(public_key).__name__} certificate is not supported yet")
+        cert = ax509.Certificate.load(der)
+        infos.append(cms.RecipientInfo({"ktri": cms.KeyTransRecipientInfo({
+            "version": "v0",
+            "rid": cms.RecipientIdentifier({"issuer_and_serial_number": cms.IssuerAndSerialNumber(
+                {"issuer": cert.issuer, "serial_number": cert.serial_number})}),
+            "key_encryption_algorithm": {"algorithm": "rsaes_pkcs1v15", "parameters": core.Null()},
+            "encrypted_key": public_key.encrypt(cek, padding.PKCS1v15()),
+        })}))
+    if family == "aes-cbc":
+        iv = os.urandom(16)
+        pad = 16 - len(content) % 16
+        encryptor = Cipher(algorithms.AES(cek), modes.CBC(iv)).encryptor()
+        ciphertext = encryptor.update(content) + encryptor.update(bytes([pad]) * pad) + encryptor.finalize()
+        envelope = cms.EnvelopedData({
+            "version": "v0",
+            "recipient_infos": infos,
+            "encrypted_content_info": {
+                "content_type": "data",
+                "content_encryption_algorithm": algos.EncryptionAlgorithm({"algorithm": cipher, "parameters": iv}),
+                "encrypted_content": ciphertext,
+            },
+        })
+        return cms.ContentInfo({"content_type": "enveloped_data", "content": envelope}).dump()
+    nonce = os.urandom(12)
+    encryptor = Cipher(algorithms.AES(cek), modes.GCM(nonce)).encryptor()
+    ciphertext = encryptor.update(content) + encryptor.finalize()
+    params = _GcmParams({"aes_nonce": nonce, "aes_icvlen": 16})
+    envelope = cms.AuthEnvelopedData({
+        "version": "v0",
+        "recipient_infos": infos,
+        "auth_encrypted_content_info": {
+            "content_type": "data",
+            "content_encryption_algorithm": {"algorithm": cipher, "parameters": core.Any.load(params.dump())},
+            "encrypted_content": ciphertext,
+        },
+        "mac": encryptor.tag,
+    })
+    return cms.ContentInfo({"content_type": "authenticated_enveloped_data", "content": envelope}).dump()

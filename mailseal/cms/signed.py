@@ -1,0 +1,309 @@
+"""SignedData (RFC 5652 section 5): check every signer over exact bytes; sign.
+
+verify() reports, for each SignerInfo, whether its digest and signature
+hold over the content and what it says about its signer (certificate,
+signing time, SMIMECapabilities, SMIMEEncryptionKeyPreference).  It does
+not decide trust: that needs the trust database and path validation, which
+live outside this package.
+"""
+
+import hashlib
+from dataclasses import dataclass, field
+
+from asn1crypto import algos, cms, core
+from asn1crypto import x509 as ax509
+
+from ..errors import MalformedCMS, Unsupported
+from . import DIGESTS, FORBIDDEN_DIGESTS, asn1_errors, hash_class, load_content_info
+
+#: what our signatures advertise we can decrypt, most preferred first
+CAPABILITIES = ("aes256_gcm", "aes128_gcm", "aes256_cbc", "aes192_cbc", "aes128_cbc")
+
+
+@dataclass
+class SignerReport:
+    """The result of checking one SignerInfo."""
+
+    index: int
+    ok: bool = False
+    problems: list = field(default_factory=list)
+    notes: list = field(default_factory=list)
+    cert_der: bytes = None
+    digest_algorithm: str = ""
+    signature_algorithm: str = ""
+    signing_time: object = None  # datetime (UTC) or None
+    capabilities: list = field(default_factory=list)
+    encrypt_key_pref: dict = None  # {"issuer": DER, "serial": int} or {"ski": bytes}
+    weak_digest: bool = False
+
+
+@dataclass
+class SignedContent:
+    """What a SignedData holds, and each signer's report."""
+
+    content_type: str
+    content: bytes  # the embedded content (opaque signing), else None
+    certificates: list  # DER of every certificate carried
+    signers: list
+
+
+def _bytes_of(value):
+    if value is None or isinstance(value, core.Void):
+        return None
+    native = value.native
+    if isinstance(native, bytes):
+        return native
+    return value.contents
+
+
+def verify(data, detached=None, extra_certs=(), allow_sha1=False, what="the signature"):
+    """Check a DER/BER SignedData over `detached` bytes or its own content.
+
+    extra_certs: DER certificates to look for signers in when the message
+    does not carry the signer's certificate (from the trust database).
+    """
+    ctype, sd = load_content_info(data, what)
+    if ctype != "signed_data":
+        raise MalformedCMS(f"{what} holds {ctype}, not signed-data")
+    with asn1_errors(what):
+        eci = sd["encap_content_info"]
+        econtent_type = eci["content_type"].native
+        econtent = _bytes_of(eci["content"])
+        certs = []
+        if not isinstance(sd["certificates"], core.Void):
+            for choice in sd["certificates"]:
+                if choice.name == "certificate":
+                    certs.append(choice.chosen.dump())
+        pool = [(der, ax509.Certificate.load(der)) for der in list(certs) + list(extra_certs)]
+        for _, cert in pool:
+            cert.issuer, cert.serial_number  # parse now
+        signer_infos = list(sd["signer_infos"])
+    if detached is not None and econtent is not None:
+        content = detached
+    else:
+        content = detached if detached is not None else econtent
+    result = SignedContent(econtent_type, econtent, certs, [])
+    for index, si in enumerate(signer_infos):
+        with asn1_errors(f"{what} (signer {index + 1})"):
+            report = _check_signer(index, si, content, econtent_type, pool, allow_sha1)
+        if detached is not None and econtent is not None:
+            report.ok = False
+            report.problems.insert(0, "a detached signature that also embeds content: the visible part may differ from what was signed")
+        if content is None:
+            report.ok = False
+            report.problems.insert(0, "the signature has no content to check (detached, but no signed part given)")
+        result.signers.append(report)
+    return result
+
+
+def _check_signer(index, si, content, econtent_type, pool, allow_sha1):
+    report = SignerReport(index)
+    digest_name = si["digest_algorithm"]["algorithm"].native
+    report.digest_algorithm = digest_name
+    report.signature_algorithm = si["signature_algorithm"]["algorithm"].native
+    report.cert_der = _find_cert(si["sid"], pool)
+    if report.cert_der is None:
+        report.problems.append("the signer's certificate is not in the message and not on record")
+    if digest_name in FORBIDDEN_DIGESTS:
+        report.problems.append(f"digest {digest_name} is broken and never accepted")
+        return report
+    if digest_name not in DIGESTS:
+        report.problems.append(f"digest algorithm {digest_name} is not supported")
+        return report
+    if content is None:
+        return report
+    computed = hashlib.new(DIGESTS[digest_name], content).digest()
+
+    attrs = si["signed_attrs"]
+    if not isinstance(attrs, core.Void) and len(attrs):
+        values = {}
+        for attr in attrs:
+            name = attr["type"].native
+            if name in values:
+                report.problems.append(f"signed attribute {name} appears more than once")
+                return report
+            values[name] = list(attr["values"])
+        for name in ("content_type", "message_digest"):
+            if name not in values:
+                report.problems.append(f"signed attribute {name} is missing")
+                return report
+            if len(values[name]) != 1:
+                report.problems.append(f"signed attribute {name} must have exactly one value")
+                return report
+        if values["content_type"][0].native != econtent_type:
+            report.problems.append(
+                f"the content-type attribute ({values['content_type'][0].native}) disagrees with the content ({econtent_type})")
+            return report
+        if "signing_time" in values and values["signing_time"]:
+            report.signing_time = values["signing_time"][0].chosen.native
+        if "smime_capabilities" in values and values["smime_capabilities"]:
+            report.capabilities = [c["capability_id"].native for c in values["smime_capabilities"][0]]
+        if "encrypt_key_pref" in values and values["encrypt_key_pref"]:
+            pref = values["encrypt_key_pref"][0]
+            if pref.name == "issuer_and_serial_number":
+                report.encrypt_key_pref = {"issuer": pref.chosen["issuer"].dump(),
+                                           "serial": pref.chosen["serial_number"].native}
+            elif pref.name == "recipientKeyId":
+                report.encrypt_key_pref = {"ski": pref.chosen["subjectKeyIdentifier"].native}
+        if values["message_digest"][0].native != computed:
+            report.problems.append("the content was altered after signing (message digest does not match)")
+            return report
+        signed_bytes = b"\x31" + attrs.dump()[1:]
+    else:
+        report.notes.append("the signature has no signed attributes (no signing time)")
+        signed_bytes = content
+    if report.cert_der is None:
+        return report
+    problem = _check_signature(report.cert_der, si, digest_name, signed_bytes)
+    if problem:
+        report.problems.append(problem)
+        return report
+    if digest_name == "sha1":
+        report.weak_digest = True
+        if not allow_sha1:
+            report.problems.append("the signature uses SHA-1, which is rejected by default (--allow-sha1 accepts it)")
+            return report
+        report.notes.append("the signature uses the weak SHA-1 digest (accepted by override)")
+    report.ok = True
+    return report
+
+
+def _find_cert(sid, pool):
+    if sid.name == "issuer_and_serial_number":
+        issuer = sid.chosen["issuer"]
+        serial = sid.chosen["serial_number"].native
+        for der, cert in pool:
+            if cert.serial_number == serial and cert.issuer == issuer:
+                return der
+    else:
+        ski = sid.chosen.native
+        for der, cert in pool:
+            if cert.key_identifier == ski:
+                return der
+    return None
+
+
+def _check_signature(cert_der, si, digest_name, data):
+    """None if the signature over data verifies, else the reason."""
+    from cryptography import x509
+    from cryptography.exceptions import InvalidSignature
+    from cryptography.hazmat.primitives.asymmetric import ec, ed448, ed25519, padding, rsa
+
+    sig_alg = si["signature_algorithm"]
+    name = sig_alg["algorithm"].native
+    signature = si["signature"].native
+    try:
+        family = sig_alg.signature_algo
+    except ValueError:
+        return f"signature algorithm {name} is not supported"
+    try:
+        combined_hash = sig_alg.hash_algo
+    except ValueError:
+        combined_hash = None
+    if family in ("rsassa_pkcs1v15", "ecdsa") and combined_hash not in (None, digest_name):
+        return f"signature algorithm {name} disagrees with digest algorithm {digest_name}"
+    try:
+        public_key = x509.load_der_x509_certificate(cert_der).public_key()
+    except ValueError as exc:
+        return f"the signer's certificate cannot be read ({exc})"
+    try:
+        if family == "rsassa_pkcs1v15" and isinstance(public_key, rsa.RSAPublicKey):
+            public_key.verify(signature, data, padding.PKCS1v15(), hash_class(digest_name)())
+        elif family == "rsassa_pss" and isinstance(public_key, rsa.RSAPublicKey):
+            params = sig_alg["parameters"]
+            pss_hash = params["hash_algorithm"]["algorithm"].native
+            mgf_hash = params["mask_gen_algorithm"]["parameters"]["algorithm"].native
+            if pss_hash not in DIGESTS or mgf_hash not in DIGESTS:
+                return f"RSA-PSS with {pss_hash}/{mgf_hash} is not supported"
+            if pss_hash != digest_name:
+                return f"RSA-PSS hash {pss_hash} disagrees with digest algorithm {digest_name}"
+            public_key.verify(signature, data,
+                              padding.PSS(mgf=padding.MGF1(hash_class(mgf_hash)()),
+                                          salt_length=params["salt_length"].native),
+                              hash_class(pss_hash)())
+        elif family == "ecdsa" and isinstance(public_key, ec.EllipticCurvePublicKey):
+            public_key.verify(signature, data, ec.ECDSA(hash_class(digest_name)()))
+        elif family == "ed25519" and isinstance(public_key, ed25519.Ed25519PublicKey):
+            public_key.verify(signature, data)
+        elif family == "ed448" and isinstance(public_key, ed448.Ed448PublicKey):
+            public_key.verify(signature, data)
+        elif family in ("rsassa_pkcs1v15", "rsassa_pss", "ecdsa", "ed25519", "ed448"):
+            return f"signature algorithm {name} does not match the signer's {type(public_key).__name__} key"
+        else:
+            return f"signature algorithm {name} is not supported"
+    except InvalidSignature:
+        return "the signature value does not verify: the signed data was altered or signed by another key"
+    except (ValueError, KeyError, TypeError) as exc:
+        return f"the signature cannot be checked ({exc})"
+    return None
+
+
+def _time(moment):
+    if 1950 <= moment.year < 2050:
+        return cms.Time({"utc_time": moment})
+    return cms.Time({"generalized_time": moment})
+
+
+def sign(content, key, cert_der, chain=(), *, digest="sha256", detached=True,
+         signing_time=None, capabilities=CAPABILITIES, key_preference=True):
+    """A DER ContentInfo(SignedData) over content by key/cert_der.
+
+    The content must already be canonical (CRLF).  The certificate and the
+    given chain are included; signed attributes are content-type,
+    signing-time, message-digest, SMIMECapabilities and, with
+    key_preference, SMIMEEncryptionKeyPreference naming our certificate.
+    """
+    from datetime import datetime, timezone
+
+    from cryptography.hazmat.primitives.asymmetric import ec, ed25519, padding, rsa
+
+    if digest not in DIGESTS or digest == "sha1":
+        raise Unsupported(f"signing with digest {digest} is not supported (use sha256, sha384 or sha512)")
+    cert = ax509.Certificate.load(cert_der)
+    ias = cms.IssuerAndSerialNumber({"issuer": cert.issuer, "serial_number": cert.serial_number})
+    moment = (signing_time or datetime.now(timezone.utc)).replace(microsecond=0)
+    if isinstance(key, ed25519.Ed25519PrivateKey):
+        digest = "sha512"  # RFC 8419: Ed25519 in CMS uses SHA-512 for the message digest
+    attrs = [
+        {"type": "content_type", "values": ["data"]},
+        {"type": "signing_time", "values": [_time(moment)]},
+        {"type": "message_digest", "values": [hashlib.new(digest, content).digest()]},
+        {"type": "smime_capabilities", "values": [[{"capability_id": c} for c in capabilities]]},
+    ]
+    if key_preference:
+        attrs.append({"type": "encrypt_key_pref",
+                      "values": [cms.SMIMEEncryptionKeyPreference({"issuer_and_serial_number": ias})]})
+    if isinstance(key, rsa.RSAPrivateKey):
+        sig_alg = {"algorithm": "rsassa_pkcs1v15", "parameters": core.Null()}
+    elif isinstance(key, ec.EllipticCurvePrivateKey):
+        sig_alg = {"algorithm": f"{digest}_ecdsa"}
+    elif isinstance(key, ed25519.Ed25519PrivateKey):
+        sig_alg = {"algorithm": "ed25519"}
+    else:
+        raise Unsupported(f"signing with a {type(key).__name__} is not supported")
+    signer = cms.SignerInfo({
+        "version": "v1",
+        "sid": cms.SignerIdentifier({"issuer_and_serial_number": ias}),
+        "digest_algorithm": algos.DigestAlgorithm({"algorithm": digest}),
+        "signed_attrs": cms.CMSAttributes(attrs),
+        "signature_algorithm": algos.SignedDigestAlgorithm(sig_alg),
+        "signature": b"",
+    })
+    to_sign = b"\x31" + signer["signed_attrs"].dump(force=True)[1:]
+    if isinstance(key, rsa.RSAPrivateKey):
+        signature = key.sign(to_sign, padding.PKCS1v15(), hash_class(digest)())
+    elif isinstance(key, ec.EllipticCurvePrivateKey):
+        signature = key.sign(to_sign, ec.ECDSA(hash_class(digest)()))
+    else:
+        signature = key.sign(to_sign)
+    signer["signature"] = signature
+    certificates = [cms.CertificateChoices({"certificate": ax509.Certificate.load(der)})
+                    for der in [cert_der, *chain]]
+    signed_data = cms.SignedData({
+        "version": "v1",
+        "digest_algorithms": [algos.DigestAlgorithm({"algorithm": digest})],
+        "encap_content_info": {"content_type": "data", "content": None if detached else content},
+        "certificates": certificates,
+        "signer_infos": [signer],
+    })
+    return cms.ContentInfo({"content_type": "signed_data", "content": signed_data}).dump()
