@@ -1,0 +1,89 @@
+"""Path validation for S/MIME certificates (RFC 8550), with cryptography's verifier.
+
+The verifier's defaults are the Web PKI's; S/MIME needs other extension
+policies: emailProtection (or no EKU at all) instead of clientAuth, no
+required AuthorityKeyIdentifier or SubjectAltName (addresses may sit in the
+subject DN only), and CAs whose basicConstraints or keyUsage are not marked
+critical.  The verifier does not compare addresses: binding the signer to
+From is done by the caller.
+"""
+
+from dataclasses import dataclass
+
+from cryptography.x509.oid import ExtendedKeyUsageOID
+
+
+@dataclass
+class Validation:
+    ok: bool
+    reason: str = ""
+    chain: list = None  # certificates, leaf first, anchor last
+    expired: bool = False
+
+
+def _eku_check(policy, cert, eku):
+    if eku is not None and ExtendedKeyUsageOID.EMAIL_PROTECTION not in eku \
+            and ExtendedKeyUsageOID.ANY_EXTENDED_KEY_USAGE not in eku:
+        raise ValueError("the certificate is not for e-mail protection (extended key usage)")
+
+
+def _policies():
+    from cryptography import x509
+    from cryptography.x509.verification import Criticality, ExtensionPolicy
+
+    ee = (ExtensionPolicy.webpki_defaults_ee()
+          .may_be_present(x509.ExtendedKeyUsage, Criticality.AGNOSTIC, _eku_check)
+          .may_be_present(x509.AuthorityKeyIdentifier, Criticality.AGNOSTIC, None)
+          .may_be_present(x509.SubjectAlternativeName, Criticality.AGNOSTIC, None)
+          .may_be_present(x509.KeyUsage, Criticality.AGNOSTIC, None)
+          .may_be_present(x509.BasicConstraints, Criticality.AGNOSTIC, None))
+    ca = (ExtensionPolicy.webpki_defaults_ca()
+          .require_present(x509.BasicConstraints, Criticality.AGNOSTIC, None)
+          .may_be_present(x509.KeyUsage, Criticality.AGNOSTIC, None)
+          .may_be_present(x509.AuthorityKeyIdentifier, Criticality.AGNOSTIC, None)
+          .may_be_present(x509.ExtendedKeyUsage, Criticality.AGNOSTIC, None))
+    return ca, ee
+
+
+def validate(leaf, intermediates, anchors, moment):
+    """Does leaf chain to one of anchors at moment, through intermediates?"""
+    from cryptography.x509.verification import PolicyBuilder, Store, VerificationError
+
+    if not anchors:
+        return Validation(False, "no trust anchor is installed (smime-trust install --ca FILE)")
+    ca, ee = _policies()
+    try:
+        verifier = (PolicyBuilder().store(Store(list(anchors))).time(moment)
+                    .extension_policies(ca_policy=ca, ee_policy=ee).build_client_verifier())
+        result = verifier.verify(leaf, [c for c in intermediates if c != leaf])
+    except VerificationError as exc:
+        found = _explain(str(exc))
+        if found.expired and moment != _now():
+            # not valid then: is it a validity problem at all, or another CA?
+            later = validate(leaf, intermediates, anchors, _now())
+            if not later.ok and not later.expired:
+                return later
+        return found
+    except ValueError as exc:
+        return Validation(False, f"the certificate cannot be validated ({exc})")
+    return Validation(True, "", list(result.chain))
+
+
+def _now():
+    from datetime import datetime, timezone
+
+    return datetime.now(timezone.utc).replace(microsecond=0)
+
+
+def _explain(text):
+    if "not valid at validation time" in text:
+        return Validation(False, "a certificate in its chain was not valid at the signing time", expired=True)
+    if "candidates exhausted" in text and "no interior errors" in text:
+        return Validation(False, "issued by a CA that is not a trust anchor")
+    if "e-mail protection" in text:
+        return Validation(False, "the certificate is not for e-mail protection (extended key usage)")
+    if "Forbidden signature algorithm" in text:
+        return Validation(False, "its chain uses a forbidden signature algorithm (e.g. SHA-1)")
+    if "Forbidden public key algorithm" in text:
+        return Validation(False, "its chain uses a key type the path validator does not accept")
+    return Validation(False, "its chain does not validate: " + text.replace("validation failed: ", ""))
