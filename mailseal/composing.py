@@ -1,0 +1,135 @@
+"""Signing and encrypting outgoing messages.
+
+The message's own header fields (From, To, Subject, ...) stay outside; the
+Content-* fields and the body become the inner entity, canonicalised to
+CRLF.  Before a clear signature the inner entity is armoured for 7-bit
+transport (8-bit text becomes quoted-printable), because a relay that
+re-encodes a signed part breaks the signature.  Encryption goes to every
+To/Cc/Bcc recipient and to the sender; if any of them has no usable
+certificate, nothing is produced and every blocking recipient is named.
+"""
+
+from datetime import datetime, timezone
+
+from . import certs, identity, mime
+from .addresses import header_addresses
+from .errors import RecipientsBlocked
+
+MICALG = {"sha256": "sha-256", "sha384": "sha-384", "sha512": "sha-512"}
+PREAMBLE = b"This is a cryptographically signed message in MIME format.\r\n"
+
+
+def signer_for(store, config, message, selector=None, moment=None):
+    """The identity that signs message (From, the account's identity, or --as)."""
+    from_addrs = header_addresses(message, "From")
+    sender = from_addrs[0] if from_addrs else None
+    account = config.account_for(sender) if sender else None
+    chosen = selector or (account.identity if account else None)
+    return identity.for_signing(store, sender, chosen, moment), account
+
+
+def sign_entity(inner, key, ident, *, opaque=False, digest="sha256"):
+    """The signed entity (multipart/signed or opaque pkcs7-mime) for inner bytes."""
+    from .cms import signed
+
+    chain = [c for c in ident.chain if not certs.is_self_signed(c)] or []
+    chain_der = [certs.der(c) for c in chain]
+    if opaque:
+        der = signed.sign(mime.canonical(inner), key, certs.der(ident.cert), chain_der, digest=digest, detached=False)
+        return mime.smime_part("signed-data", der)
+    inner = mime.canonical(mime.armour_7bit(mime.canonical(inner)))
+    der = signed.sign(inner, key, certs.der(ident.cert), chain_der, digest=digest, detached=True)
+    signature = mime.encode_base64(der)
+    boundary = mime.boundary_for(inner)
+    head = (f"Content-Type: multipart/signed; protocol=\"application/pkcs7-signature\";"
+            f" micalg={MICALG.get(digest, digest)};\r\n boundary=\"{boundary}\"\r\n\r\n").encode()
+    b = boundary.encode()
+    return (head + PREAMBLE + b"\r\n--" + b + b"\r\n" + inner + b"\r\n--" + b + b"\r\n"
+            + b"Content-Type: application/pkcs7-signature; name=\"smime.p7s\"\r\n"
+            + b"Content-Transfer-Encoding: base64\r\n"
+            + b"Content-Disposition: attachment; filename=\"smime.p7s\"\r\n"
+            + b"Content-Description: S/MIME Cryptographic Signature\r\n\r\n"
+            + signature + b"\r\n--" + b + b"--\r\n")
+
+
+def sign_message(raw, store, config, passphrase, *, selector=None, opaque=False, digest="sha256"):
+    """Sign a whole message; return the signed message bytes."""
+    message = mime.parse_message(raw)
+    ident, account = signer_for(store, config, message, selector)
+    key = ident.unlock(passphrase.with_command(account.passphrase_command if account else None))
+    outer, inner = mime.split_outer_inner(message)
+    return mime.assemble(outer, sign_entity(inner, key, ident, opaque=opaque, digest=digest), message.eol)
+
+
+def recipients(message):
+    """Every To, Cc and Bcc address of a message, normalised, in order."""
+    return header_addresses(message, "To", "Cc", "Bcc")
+
+
+def resolve(store, addresses, moment=None):
+    """({address: certificate}, [(address, reason)]) for encryption.
+
+    A certificate counts when it is bound to the address and trusted
+    (installed by the user, or an own identity), valid now, and usable for
+    encryption.  Of several, the newest (latest notBefore) wins.
+    """
+    moment = moment or datetime.now(timezone.utc)
+    found, blocked = {}, []
+    for address in addresses:
+        rows = store.bindings(address=address)
+        trusted = [r for r in rows if r["state"] == "trusted"]
+        if not trusted:
+            if any(r["state"] == "removed" for r in rows):
+                blocked.append((address, "its certificate was removed by you (smime-trust install to trust it again)"))
+            else:
+                blocked.append((address, "no certificate on record (install one with 'smime-trust install FILE')"))
+            continue
+        usable, problems = [], []
+        for row in trusted:
+            cert = certs.load_der(row["der"])
+            problem = certs.unusable_for(cert, "encrypt", moment)
+            if problem:
+                problems.append(problem)
+            else:
+                usable.append(cert)
+        if not usable:
+            blocked.append((address, "; ".join(sorted(set(problems)))))
+            continue
+        usable.sort(key=certs.not_before, reverse=True)
+        found[address] = usable[0]
+    return found, blocked
+
+
+def encrypt_message(raw, store, config, passphrase, *, sign=False, selector=None, opaque=False,
+                    digest="sha256", cipher="aes256_cbc", extra_recipients=()):
+    """Encrypt (optionally sign first) a message to its recipients and sender."""
+    from .cms import enveloped
+
+    message = mime.parse_message(raw)
+    from_addrs = header_addresses(message, "From")
+    addresses = recipients(message) + [a for a in extra_recipients if a not in recipients(message)]
+    if not addresses:
+        raise RecipientsBlocked([("(none)", "the message has no To, Cc or Bcc recipient")])
+    found, blocked = resolve(store, addresses)
+    own = None
+    if from_addrs:
+        own, reason = identity.for_encrypting_to_self(store, from_addrs[0])
+        if own is None:
+            blocked.append((f"{from_addrs[0]} (you)", f"cannot encrypt a copy to yourself: {reason}"))
+    else:
+        blocked.append(("(sender)", "the message has no From address, so no copy can be encrypted to you"))
+    if blocked:
+        raise RecipientsBlocked(blocked)
+    outer, inner = mime.split_outer_inner(message)
+    if sign:
+        ident, account = signer_for(store, config, message, selector)
+        key = ident.unlock(passphrase.with_command(account.passphrase_command if account else None))
+        inner = sign_entity(inner, key, ident, opaque=opaque, digest=digest)
+    targets = []
+    for cert in list(found.values()) + [own.cert]:
+        der = certs.der(cert)
+        if der not in targets:
+            targets.append(der)
+    envelope = enveloped.encrypt(mime.canonical(inner), targets, cipher)
+    stype = "authEnveloped-data" if cipher.endswith("_gcm") else "enveloped-data"
+    return mime.assemble(outer, mime.smime_part(stype, envelope), message.eol)

@@ -1,0 +1,90 @@
+"""What a pager shows: a one-line verdict banner, then readable content.
+
+Used by --display (aerc filters, mutt's display_filter, less): the banner
+says the verdict with its signer and reason; the content is the text of the
+verified (and decrypted) entity, with attachments listed, never executed.
+"""
+
+from . import certs, mime
+from .verification import VERDICTS
+
+CIPHER_NAMES = {"aes128_cbc": "AES-128-CBC", "aes192_cbc": "AES-192-CBC", "aes256_cbc": "AES-256-CBC",
+                "tripledes_3key": "3DES", "aes128_gcm": "AES-128-GCM", "aes256_gcm": "AES-256-GCM",
+                "aes192_gcm": "AES-192-GCM"}
+
+
+def banner(reading=None, verdict=None, error=None):
+    """One line: mark, verdict, signer, reason (and encryption)."""
+    if error is not None:
+        return f"✗ mailseal: {error.one_line()}"
+    verdict = verdict or reading.verdict
+    mark = VERDICTS[verdict.verdict][1]
+    text = f"{mark} {verdict.verdict}"
+    if verdict.signer is not None:
+        who = ", ".join(certs.emails(verdict.signer)) or certs.common_name(verdict.signer)
+        text += f": signed by {who}"
+        if verdict.signing_time is not None:
+            text += f" on {verdict.signing_time:%Y-%m-%d %H:%M} UTC"
+    if verdict.reasons:
+        text += f" — {verdict.reasons[0]}"
+    if reading is not None:
+        d = reading.decryption
+        if d is not None:
+            text += f" · encrypted ({CIPHER_NAMES.get(d.cipher, d.cipher)}"
+            text += ", authenticated)" if d.authenticated else ")"
+    return "[mailseal] " + text
+
+
+def details(reading):
+    """The remaining reasons and notes, one per line, for a pager."""
+    verdict = reading.verdict
+    lines = [f"  {r}" for r in verdict.reasons[1:]]
+    lines += [f"  note: {n}" for n in verdict.notes + reading.notes]
+    if reading.decryption is not None:
+        lines += [f"  note: {n}" for n in reading.decryption.notes]
+    if verdict.signer is not None:
+        fp = certs.fingerprint(verdict.signer)
+        lines.append(f"  signer: {verdict.signer.subject.rfc4514_string()}; issuer:"
+                     f" {verdict.signer.issuer.rfc4514_string()}; SHA-256 {fp[:16]}…")
+    return lines
+
+
+def _text(entity):
+    data = entity.decoded_body()
+    charset = entity.param("charset") or "utf-8"
+    try:
+        return data.decode(charset, "replace")
+    except LookupError:
+        return data.decode("utf-8", "replace")
+
+
+def render(entity, depth=0):
+    """Readable text of an entity: text parts inline, other parts listed."""
+    if depth > mime.MAX_DEPTH:
+        return "[nesting too deep]\n"
+    ctype = entity.ctype
+    try:
+        if entity.is_multipart:
+            parts = entity.parts()
+            if ctype == "multipart/alternative":
+                plain = [p for p in parts if p.ctype == "text/plain"]
+                return render(plain[0] if plain else parts[-1], depth + 1)
+            return "\n".join(render(p, depth + 1) for p in parts)
+        if ctype == "message/rfc822":
+            inner = mime.Entity(entity.decoded_body(), strict=False, depth=entity.depth + 1)
+            head = "".join(f"{name}: {inner.get(name)}\n" for name in ("From", "Subject", "Date") if inner.get(name))
+            return f"[forwarded message]\n{head}\n{render(inner, depth + 1)}"
+        if ctype.startswith("text/") and (entity.get("Content-Disposition") or "").lower()[:10] != "attachment":
+            text = _text(entity).replace("\r\n", "\n")
+            return text if text.endswith("\n") else text + "\n"
+        size = len(entity.decoded_body())
+        name = entity.filename() or "unnamed"
+        return f"[attachment: {name} ({ctype}, {size} bytes)]\n"
+    except Exception as exc:  # a broken part is shown as broken, never hides the rest
+        return f"[part could not be shown: {exc}]\n"
+
+
+def page(reading):
+    """Banner, details, a rule, then the content."""
+    lines = [banner(reading)] + details(reading)
+    return "\n".join(lines) + "\n" + "─" * 40 + "\n" + render(reading.entity)
