@@ -1,0 +1,43 @@
+# mailseal: `make demo` runs the main job, `make test` the whole suite.
+# Both install what is missing first: Debian packages (as root, or with
+# sudo), a virtualenv in .venv and the project in it (pip install -e .[test]).
+
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+# peers and clients the tests drive, the headers notmuch2 builds against
+APT_PACKAGES := openssl gpgsm gpg-agent libnss3-tools notmuch libnotmuch-dev \
+                tmux neomutt mutt aerc time python3-venv ca-certificates
+
+.PHONY: all deps venv test demo bench clean
+
+all: venv
+
+deps:
+	@missing=""; \
+	for p in $(APT_PACKAGES); do \
+	  dpkg-query -W -f='$${Status}' $$p 2>/dev/null | grep -q 'ok installed' || missing="$$missing $$p"; \
+	done; \
+	if [ -n "$$missing" ]; then \
+	  echo "installing Debian packages:$$missing"; \
+	  if [ "$$(id -u)" = 0 ]; then SUDO=; else SUDO=sudo; fi; \
+	  $$SUDO apt-get update -q && \
+	  DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -q --no-install-recommends $$missing; \
+	fi
+
+$(BIN)/.installed: setup.cfg pyproject.toml $(wildcard filters/* hooks/* bin/*)
+	$(MAKE) deps
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install -q -e '.[test]'
+	touch $@
+
+venv: $(BIN)/.installed
+
+test: deps venv
+	$(BIN)/python -m pytest
+
+demo: deps venv
+	PATH="$(CURDIR)/$(BIN):$$PATH" sh examples/demo.sh
+
+clean:
+	rm -rf $(VENV) build *.egg-info .pytest_cache
