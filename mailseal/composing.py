@@ -29,31 +29,28 @@ def signer_for(store, config, message, selector=None, moment=None):
 
 
 def sign_entity(inner, key, ident, *, opaque=False, digest="sha256"):
-    """The signed entity (multipart/signed or opaque pkcs7-mime) for inner bytes."""
+    """The signed entity (multipart/signed or opaque pkcs7-mime) for inner bytes, as CRLF chunks."""
     from .cms import signed
 
-    chain = [c for c in ident.chain if not certs.is_self_signed(c)] or []
-    chain_der = [certs.der(c) for c in chain]
+    chain_der = [certs.der(c) for c in ident.chain if not certs.is_self_signed(c)]
     if opaque:
         der = signed.sign(mime.canonical(inner), key, certs.der(ident.cert), chain_der, digest=digest, detached=False)
         return mime.smime_part("signed-data", der)
     inner = mime.canonical(mime.armour_7bit(mime.canonical(inner)))
     der = signed.sign(inner, key, certs.der(ident.cert), chain_der, digest=digest, detached=True)
-    signature = mime.encode_base64(der)
-    boundary = mime.boundary_for(inner)
-    head = (f"Content-Type: multipart/signed; protocol=\"application/pkcs7-signature\";"
-            f" micalg={MICALG.get(digest, digest)};\r\n boundary=\"{boundary}\"\r\n\r\n").encode()
-    b = boundary.encode()
-    return (head + PREAMBLE + b"\r\n--" + b + b"\r\n" + inner + b"\r\n--" + b + b"\r\n"
-            + b"Content-Type: application/pkcs7-signature; name=\"smime.p7s\"\r\n"
-            + b"Content-Transfer-Encoding: base64\r\n"
-            + b"Content-Disposition: attachment; filename=\"smime.p7s\"\r\n"
-            + b"Content-Description: S/MIME Cryptographic Signature\r\n\r\n"
-            + signature + b"\r\n--" + b + b"--\r\n")
+    boundary = mime.boundary_for(inner).encode()
+    head = (b"Content-Type: multipart/signed; protocol=\"application/pkcs7-signature\"; micalg="
+            + MICALG.get(digest, digest).encode() + b";\r\n boundary=\"" + boundary + b"\"\r\n\r\n")
+    signature_part = (b"Content-Type: application/pkcs7-signature; name=\"smime.p7s\"\r\n"
+                      b"Content-Transfer-Encoding: base64\r\n"
+                      b"Content-Disposition: attachment; filename=\"smime.p7s\"\r\n"
+                      b"Content-Description: S/MIME Cryptographic Signature\r\n\r\n")
+    return [head + PREAMBLE + b"\r\n--" + boundary + b"\r\n", inner, b"\r\n--" + boundary + b"\r\n",
+            signature_part, mime.encode_base64(der), b"\r\n--" + boundary + b"--\r\n"]
 
 
 def sign_message(raw, store, config, passphrase, *, selector=None, opaque=False, digest="sha256"):
-    """Sign a whole message; return the signed message bytes."""
+    """Sign a whole message; return the signed message as chunks."""
     message = mime.parse_message(raw)
     ident, account = signer_for(store, config, message, selector)
     key = ident.unlock(passphrase.with_command(account.passphrase_command if account else None))
@@ -125,11 +122,13 @@ def encrypt_message(raw, store, config, passphrase, *, sign=False, selector=None
         ident, account = signer_for(store, config, message, selector)
         key = ident.unlock(passphrase.with_command(account.passphrase_command if account else None))
         inner = sign_entity(inner, key, ident, opaque=opaque, digest=digest)
+    else:
+        inner = [mime.canonical(inner)]
     targets = []
     for cert in list(found.values()) + [own.cert]:
         der = certs.der(cert)
         if der not in targets:
             targets.append(der)
-    envelope = enveloped.encrypt(mime.canonical(inner), targets, cipher)
+    envelope = enveloped.encrypt(inner, targets, cipher)
     stype = "authEnveloped-data" if cipher.endswith("_gcm") else "enveloped-data"
     return mime.assemble(outer, mime.smime_part(stype, envelope), message.eol)

@@ -29,16 +29,35 @@ def canonical(data):
     """Return data with every line ending as CRLF (RFC 8551 canonical form).
 
     A lone CR is treated as a line ending too, so converting the result to
-    LF and back gives the same bytes.
+    LF and back gives the same bytes.  Data already canonical is returned
+    as it is (no copy).
     """
     if b"\r" not in data:
         return data.replace(b"\n", CRLF)
+    crlf = data.count(CRLF)
+    if data.count(b"\r") == crlf and data.count(b"\n") == crlf:
+        return data
     return data.replace(CRLF, b"\n").replace(b"\r", b"\n").replace(b"\n", CRLF)
 
 
 def to_lf(data):
     """Return data with CRLF line endings turned into LF."""
     return data.replace(CRLF, b"\n")
+
+
+def lf_chunks(chunks, size=1 << 20):
+    """CRLF to LF over a sequence of chunks, a megabyte at a time (no whole copy)."""
+    carry = b""
+    for chunk in chunks:
+        view = memoryview(chunk)
+        for i in range(0, len(view), size):
+            piece = carry + bytes(view[i:i + size])
+            carry = b""
+            if piece.endswith(b"\r"):
+                carry, piece = b"\r", piece[:-1]
+            yield piece.replace(CRLF, b"\n")
+    if carry:
+        yield carry
 
 
 class Header:
@@ -223,20 +242,20 @@ class Entity:
 
     def parts(self):
         """The parts of a multipart body, each an Entity over its exact bytes."""
-        return [Entity(self.body[s:e], strict=False, depth=self.depth + 1)
+        return [Entity(self.raw[s:e], strict=False, depth=self.depth + 1)
                 for s, e in self.part_spans()]
 
     def part_spans(self):
-        """(start, end) offsets into body of each part of a multipart body."""
+        """(start, end) offsets into raw of each part of a multipart body."""
         boundary = self.param("boundary")
         if not boundary:
             raise NotAMessage(f"{self.ctype} part has no boundary parameter")
-        spans, closed = split_multipart(self.body, boundary.encode("utf-8", "surrogateescape"))
+        spans, closed = split_multipart(self.raw, boundary.encode("utf-8", "surrogateescape"), self.body_start)
         return spans
 
     def decoded_body(self):
         """The body with its Content-Transfer-Encoding undone."""
-        return decode_transfer(self.body, self.transfer_encoding)
+        return decode_transfer(memoryview(self.raw)[self.body_start:], self.transfer_encoding)
 
 
 def _parse_header_block(raw, strict):
@@ -274,23 +293,25 @@ def _parse_header_block(raw, strict):
     return headers, body_start
 
 
-def split_multipart(body, boundary):
+def split_multipart(body, boundary, offset=0):
     """Cut a multipart body at its delimiter lines (RFC 2046 section 5.1.1).
 
     Returns ([(start, end), ...], closed).  A part runs from just after its
     delimiter line's line ending up to, not including, the line ending that
-    precedes the next delimiter.  Bytes are never copied or altered.
+    precedes the next delimiter.  Bytes are never copied or altered.  With
+    offset, the body starts at that position of `body` (offsets stay
+    relative to `body`).
     """
     marker = b"--" + boundary
     spans = []
     start = None
     closed = False
-    pos = 0
+    pos = offset
     while True:
         i = body.find(marker, pos)
         if i < 0:
             break
-        if i > 0 and body[i - 1:i] != b"\n":
+        if i > offset and body[i - 1:i] != b"\n":
             pos = i + 1
             continue
         j = i + len(marker)
@@ -310,9 +331,9 @@ def split_multipart(body, boundary):
             continue
         if start is not None:
             end = i
-            if end > 0 and body[end - 1:end] == b"\n":
+            if end > offset and body[end - 1:end] == b"\n":
                 end -= 1
-                if end > 0 and body[end - 1:end] == b"\r":
+                if end > offset and body[end - 1:end] == b"\r":
                     end -= 1
             spans.append((start, max(start, end)))
             if len(spans) > MAX_PARTS:
@@ -336,7 +357,7 @@ def decode_transfer(body, encoding):
         return decode_base64(body)
     if encoding == "quoted-printable":
         return binascii.a2b_qp(body)
-    return body
+    return bytes(body)
 
 
 def decode_base64(data):
@@ -347,11 +368,36 @@ def decode_base64(data):
         raise BadEncoding(f"base64 body cannot be decoded ({exc}): the message is probably truncated") from None
 
 
+def _blocks(chunks, size):
+    """Re-cut a sequence of chunks into blocks of exactly size bytes (the last shorter)."""
+    pending = bytearray()
+    for chunk in chunks:
+        view = memoryview(chunk)
+        pos = 0
+        if pending:
+            pos = min(size - len(pending), len(view))
+            pending += view[:pos]
+            if len(pending) == size:
+                yield bytes(pending)
+                pending.clear()
+        while len(view) - pos >= size:
+            yield view[pos:pos + size]
+            pos += size
+        pending += view[pos:]
+    if pending:
+        yield bytes(pending)
+
+
 def encode_base64(data, eol=CRLF, width=76):
-    """MIME base64 with lines of `width` characters."""
-    step = width // 4 * 3
-    return b"".join(binascii.b2a_base64(data[i:i + step], newline=False) + eol
-                    for i in range(0, len(data), step))
+    """MIME base64 with lines of `width` characters; data is bytes or a list of chunks."""
+    chunks = data if isinstance(data, (list, tuple)) else [data]
+    out = bytearray()
+    for block in _blocks(chunks, width // 4 * 3 * 1024):
+        encoded = binascii.b2a_base64(block, newline=False)
+        for i in range(0, len(encoded), width):
+            out += encoded[i:i + width]
+            out += eol
+    return out
 
 
 def encode_qp(data):
@@ -364,13 +410,26 @@ def encode_qp(data):
 
 
 def needs_armour(body):
-    """True if a body would not survive 7-bit mail transport unchanged."""
-    if re.search(rb"[\x80-\xff\x00]", body):
+    """True if a body would not survive 7-bit mail transport unchanged.
+
+    8-bit bytes or NULs, lines over 998 characters, trailing white space
+    (relays strip it) and lines starting "From " (mbox quotes them).  Plain
+    substring searches: a regular expression over 25 MB takes seconds.
+    """
+    if not body.isascii() or b"\x00" in body:
         return True
-    for line in body.split(b"\n"):
-        line = line.rstrip(b"\r")
-        if len(line) > 998 or line[-1:] in (b" ", b"\t") or line.startswith(b"From "):
+    if body.startswith(b"From ") or b"\nFrom " in body:
+        return True
+    if b" \n" in body or b"\t\n" in body or b" \r\n" in body or b"\t\r\n" in body or body.endswith((b" ", b"\t")):
+        return True
+    pos, size = 0, len(body)
+    while pos < size:
+        nl = body.find(b"\n", pos)
+        if nl < 0:
+            nl = size
+        if nl - pos > 999:
             return True
+        pos = nl + 1
     return False
 
 
@@ -400,8 +459,8 @@ def split_outer_inner(entity):
     if entity.get("Content-Type") is None:
         charset = "utf-8" if re.search(rb"[\x80-\xff]", entity.body) else "us-ascii"
         inner_fields.insert(0, f"Content-Type: text/plain; charset={charset}\n".encode())
-    inner = canonical(b"".join(_ensure_eol(f) for f in inner_fields) + b"\n") + canonical(entity.body)
-    return outer, inner
+    head = canonical(b"".join(_ensure_eol(f) for f in inner_fields) + b"\n")
+    return outer, head + canonical(entity.body)
 
 
 def _ensure_eol(raw):
@@ -453,21 +512,24 @@ def header_block(fields):
     return canonical(bytes(out))
 
 
-def smime_part(smime_type, der, name="smime.p7m", eol=CRLF):
-    """Content fields and base64 body of an application/pkcs7-mime entity."""
+def smime_part(smime_type, der, name="smime.p7m"):
+    """Content fields and base64 body of an application/pkcs7-mime entity, as chunks."""
     head = (f"Content-Type: application/pkcs7-mime; smime-type={smime_type}; name=\"{name}\"\r\n"
             "Content-Transfer-Encoding: base64\r\n"
             f"Content-Disposition: attachment; filename=\"{name}\"\r\n\r\n").encode()
-    return head + encode_base64(der)
+    return [head, encode_base64(der)]
 
 
-def assemble(outer_fields, entity_bytes, eol=CRLF):
-    """A whole message: outer header fields, MIME-Version, then the entity.
+def assemble(outer_fields, entity, eol=CRLF):
+    """A whole message as chunks: outer header fields, MIME-Version, the entity.
 
-    Output uses `eol` line endings (the input's own convention).
+    entity is bytes or a list of chunks (CRLF).  The output uses `eol` line
+    endings, the input's own convention (converted a megabyte at a time as
+    the chunks are consumed); write the chunks in order, or b"".join() them.
     """
-    data = header_block(outer_fields) + b"MIME-Version: 1.0\r\n" + entity_bytes
-    return data if eol == CRLF else to_lf(data)
+    chunks = [header_block(outer_fields) + b"MIME-Version: 1.0\r\n"]
+    chunks += entity if isinstance(entity, (list, tuple)) else [entity]
+    return chunks if eol == CRLF else lf_chunks(chunks)
 
 
 _MONTHS = {m: i for i, m in enumerate("jan feb mar apr may jun jul aug sep oct nov dec".split(), 1)}

@@ -124,7 +124,7 @@ class Reading:
         return SignatureVerdict("unsigned", reasons)
 
     def output_message(self):
-        """Outer header fields of the message with the reached entity as body."""
+        """Outer header fields of the message with the reached entity as body, as chunks."""
         outer = [h for h in self.root.headers if not mime.is_content_header(h) and h.lname != "mime-version"]
         return mime.assemble(outer, mime.canonical(self.entity.raw), self.root.eol)
 

@@ -18,7 +18,14 @@ from . import paths
 from .errors import DatabaseError
 
 SCHEMA_VERSION = 1
-BUSY_TIMEOUT_MS = 15000
+
+
+def busy_timeout_ms():
+    """How long a writer waits for another one: $MAILSEAL_BUSY_TIMEOUT_MS, else 15 s."""
+    try:
+        return max(0, int(os.environ.get("MAILSEAL_BUSY_TIMEOUT_MS", "15000")))
+    except ValueError:
+        return 15000
 
 #: schema changes, by the version they lead to; each runs in one transaction
 MIGRATIONS = {
@@ -119,8 +126,9 @@ class Store:
                 os.close(fd)
             if not os.access(self.path, os.R_OK):
                 raise DatabaseError(f"the trust database {self.path} is not readable (check its permissions)")
-            self.conn = sqlite3.connect(self.path, timeout=BUSY_TIMEOUT_MS / 1000, isolation_level=None)
-            self.conn.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
+            timeout = busy_timeout_ms()
+            self.conn = sqlite3.connect(self.path, timeout=timeout / 1000, isolation_level=None)
+            self.conn.execute(f"PRAGMA busy_timeout = {timeout}")
             mode = self.conn.execute("PRAGMA journal_mode = WAL").fetchone()[0]
             if mode != "wal":
                 raise DatabaseError(f"the trust database {self.path} cannot use WAL mode ({mode})")

@@ -128,8 +128,10 @@ class Program(cli.Application):
 
     @staticmethod
     def write(data):
+        """Write bytes, or a sequence of byte chunks, to stdout."""
         out = sys.stdout.buffer
-        out.write(data)
+        for chunk in ([data] if isinstance(data, (bytes, bytearray)) else data):
+            out.write(chunk)
         out.flush()
 
     @staticmethod

@@ -33,29 +33,16 @@ def asn1_errors(what):
         raise MalformedCMS(f"{what} is not a valid CMS structure: {detail}") from None
 
 
-def load_content_info(data, what="the S/MIME data"):
-    """Parse a ContentInfo (DER or BER); return (content_type, content)."""
-    from asn1crypto import cms
-
-    if not data:
-        raise MalformedCMS(f"{what} is empty")
-    with asn1_errors(what):
-        info = cms.ContentInfo.load(data, strict=False)
-        ctype = info["content_type"].native
-        content = info["content"]
-        # force the outer structure to parse now, not later in a random place
-        if content is not None:
-            content.native if ctype == "data" else len(content)
-    return ctype, content
-
-
 def content_type_of(data):
     """The CMS content type name of DER/BER data, or None if it is not CMS."""
+    from . import ber
+
     try:
-        ctype, _ = load_content_info(data)
-    except MalformedCMS:
+        buf = memoryview(data)
+        oid, _ = ber.content_info(buf)
+        return ber.oid_value(buf, oid)
+    except (MalformedCMS,) + ASN1_ERRORS:
         return None
-    return ctype
 
 
 #: hashlib names of the digests we accept, by asn1crypto name

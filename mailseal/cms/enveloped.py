@@ -16,7 +16,7 @@ from asn1crypto import algos, cms, core
 from asn1crypto import x509 as ax509
 
 from ..errors import DecryptionFailed, MalformedCMS, NotForUs, Unsupported
-from . import DIGESTS, asn1_errors, hash_class, load_content_info
+from . import DIGESTS, asn1_errors, ber, hash_class
 
 #: content-encryption algorithms we read: name -> (family, key length)
 CIPHERS = {
@@ -68,13 +68,49 @@ class RecipientRef:
         return self.kind
 
 
-def _structure(data, what):
-    ctype, content = load_content_info(data, what)
-    if ctype == "enveloped_data":
-        return ctype, content, content["encrypted_content_info"]
-    if ctype == "authenticated_enveloped_data":
-        return ctype, content, content["auth_encrypted_content_info"]
-    raise MalformedCMS(f"{what} holds {ctype}, not enveloped-data")
+@dataclass
+class _Envelope:
+    """The parts of an (Auth)EnvelopedData; the ciphertext stays in place."""
+
+    ctype: str
+    recipient_infos: object  # asn1crypto RecipientInfos
+    content_type: str
+    algorithm: object  # asn1crypto EncryptionAlgorithm
+    chunks: list  # ciphertext, as memoryview chunks (None if detached)
+    aad: bytes = b""
+    mac: bytes = None
+
+
+def _parse(data, what):
+    buf = memoryview(data)
+    oid, body = ber.content_info(buf)
+    ctype = ber.oid_value(buf, oid)
+    if ctype not in ("enveloped_data", "authenticated_enveloped_data"):
+        raise MalformedCMS(f"{what} holds {ctype}, not enveloped-data")
+    kids = ber.children(buf, body)
+    i = 1
+    if len(kids) > i and kids[i].tag == 0xA0:  # originatorInfo
+        i += 1
+    if len(kids) < i + 2 or kids[0].tag != 0x02 or kids[i].tag != ber.SET or kids[i + 1].tag != ber.SEQUENCE:
+        raise MalformedCMS(f"{what} is not a valid {ctype}")
+    eci = ber.children(buf, kids[i + 1])
+    if len(eci) < 2 or eci[0].tag != 0x06 or eci[1].tag != ber.SEQUENCE:
+        raise MalformedCMS(f"{what} has no valid encrypted content info")
+    chunks = None
+    if len(eci) > 2:
+        if eci[2].tag not in (0x80, 0xA0):
+            raise MalformedCMS(f"{what} has an invalid encrypted content")
+        chunks = ber.octets(buf, eci[2])
+    envelope = _Envelope(ctype, cms.RecipientInfos.load(kids[i].raw(buf), strict=False), ber.oid_value(buf, eci[0]),
+                         algos.EncryptionAlgorithm.load(eci[1].raw(buf), strict=False), chunks)
+    for kid in kids[i + 2:]:
+        if ctype == "authenticated_enveloped_data" and kid.tag == 0xA1:
+            envelope.aad = b"\x31" + kid.raw(buf)[1:]  # authAttrs are authenticated as a SET OF
+        elif ctype == "authenticated_enveloped_data" and kid.tag == ber.OCTET_STRING:
+            envelope.mac = bytes(buf[kid.content_start:kid.content_end])
+    if ctype == "authenticated_enveloped_data" and envelope.mac is None:
+        raise MalformedCMS(f"{what} has no authentication tag")
+    return envelope
 
 
 def _refs(recipient_infos):
@@ -104,8 +140,7 @@ def _refs(recipient_infos):
 def recipients(data, what="the encrypted part"):
     """[RecipientRef] for every recipient of an (Auth)EnvelopedData."""
     with asn1_errors(what):
-        _, env, _ = _structure(data, what)
-        return [ref for ref, _ in _refs(env["recipient_infos"])]
+        return [ref for ref, _ in _refs(_parse(data, what).recipient_infos)]
 
 
 def _matches(ref, cert):
@@ -124,8 +159,8 @@ def decrypt(data, candidates, what="the encrypted part"):
     certificate the message is really encrypted to).
     """
     with asn1_errors(what):
-        ctype, env, eci = _structure(data, what)
-        refs = _refs(env["recipient_infos"])
+        env = _parse(data, what)
+        refs = _refs(env.recipient_infos)
         ours = [(der, ax509.Certificate.load(der), unlock) for der, unlock in candidates]
         match = None
         for ref, info in refs:
@@ -140,12 +175,9 @@ def decrypt(data, candidates, what="the encrypted part"):
             raise NotForUs(f"the message is not encrypted to any of your keys (it is for: {names})",
                            hint="import the identity it was encrypted to with 'smime-trust identity import'")
         ref, info, cert_der, unlock = match
-        cipher = eci["content_encryption_algorithm"]
-        cipher_name = cipher["algorithm"].native
-        content_type = eci["content_type"].native
-        encrypted = eci["encrypted_content"].native
-        if encrypted is None:
-            raise Unsupported(f"{what} carries no encrypted content (detached ciphertext is not supported)")
+        cipher_name = env.algorithm["algorithm"].native
+    if env.chunks is None:
+        raise Unsupported(f"{what} carries no encrypted content (detached ciphertext is not supported)")
     if cipher_name not in CIPHERS:
         raise Unsupported(f"content encryption {cipher_name} is not supported (obsolete or unknown)")
     private_key = unlock()
@@ -159,30 +191,26 @@ def decrypt(data, candidates, what="the encrypted part"):
         raise DecryptionFailed("the content key does not fit the cipher: the message was altered or the key is wrong")
     notes = []
     if family == "aes-gcm":
-        if ctype != "authenticated_enveloped_data":
+        if env.ctype != "authenticated_enveloped_data":
             raise Unsupported("AES-GCM inside plain enveloped-data is not supported")
         with asn1_errors(what):
-            params = _GcmParams.load(cipher["parameters"].dump())
+            params = _GcmParams.load(env.algorithm["parameters"].dump())
             nonce = params["aes_nonce"].native
             tag_len = params["aes_icvlen"].native
-            tag = env["mac"].native
-            aad = b""
-            if not isinstance(env["auth_attrs"], core.Void):
-                aad = b"\x31" + env["auth_attrs"].dump()[1:]
-        if len(tag) != tag_len:
+        if len(env.mac) != tag_len:
             raise DecryptionFailed("the authentication tag has the wrong length: the message was altered")
-        content = _gcm_decrypt(cek, nonce, tag, encrypted, aad)
+        content = _gcm_decrypt(cek, nonce, env.mac, env.chunks, env.aad)
         authenticated = True
     else:
         with asn1_errors(what):
-            iv = cipher["parameters"].native
-        if ctype == "authenticated_enveloped_data":
+            iv = env.algorithm["parameters"].native
+        if env.ctype == "authenticated_enveloped_data":
             raise Unsupported(f"{cipher_name} inside authenticated-enveloped-data is not an AEAD cipher")
         if family == "3des-cbc":
             notes.append("encrypted with the obsolete 3DES cipher")
-        content = _cbc_decrypt(family, cek, iv, encrypted)
+        content = _cbc_decrypt(family, cek, iv, env.chunks)
         authenticated = False
-    return Decrypted(content, content_type, cipher_name, authenticated, transport, cert_der, len(refs), notes)
+    return Decrypted(content, env.content_type, cipher_name, authenticated, transport, cert_der, len(refs), notes)
 
 
 def _unwrap_ktri(info, private_key):
@@ -211,7 +239,20 @@ def _unwrap_ktri(info, private_key):
         raise DecryptionFailed("the content key does not decrypt with your key: the message was altered") from None
 
 
-def _cbc_decrypt(family, key, iv, data):
+def _run_cipher(cipher, chunks):
+    """Run a decryptor over chunks into one buffer (no intermediate copies)."""
+    total = sum(len(c) for c in chunks)
+    out = bytearray(total + 32)
+    view = memoryview(out)
+    n = 0
+    for chunk in chunks:
+        n += cipher.update_into(chunk, view[n:])
+    view.release()
+    del out[n:]
+    return out
+
+
+def _cbc_decrypt(family, key, iv, chunks):
     from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
 
     if family == "3des-cbc":
@@ -220,34 +261,39 @@ def _cbc_decrypt(family, key, iv, data):
         algorithm, block = TripleDES(key), 8
     else:
         algorithm, block = algorithms.AES(key), 16
-    if not isinstance(iv, bytes) or len(iv) != block or len(data) % block or not data:
+    total = sum(len(c) for c in chunks)
+    if not isinstance(iv, bytes) or len(iv) != block or total % block or not total:
         raise DecryptionFailed("the ciphertext or its IV has the wrong length: the message is truncated or altered")
     decryptor = Cipher(algorithm, modes.CBC(iv)).decryptor()
-    plain = decryptor.update(data) + decryptor.finalize()
+    plain = _run_cipher(decryptor, chunks)
+    decryptor.finalize()
     pad = plain[-1]
     if not 1 <= pad <= block or plain[-pad:] != bytes([pad]) * pad:
         raise DecryptionFailed("the content does not decrypt (bad padding): the message was altered or the key is wrong")
-    return plain[:-pad]
+    del plain[-pad:]
+    return bytes(plain)
 
 
-def _gcm_decrypt(key, nonce, tag, data, aad):
+def _gcm_decrypt(key, nonce, tag, chunks, aad):
     from cryptography.exceptions import InvalidTag
     from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
 
     try:
         decryptor = Cipher(algorithms.AES(key), modes.GCM(nonce, tag, min_tag_length=len(tag))).decryptor()
         decryptor.authenticate_additional_data(aad)
-        plain = decryptor.update(data)
+        plain = _run_cipher(decryptor, chunks)
         decryptor.finalize()  # checks the tag; nothing is returned before this
     except InvalidTag:
         raise DecryptionFailed("the authentication tag does not match: the message was altered; nothing was decrypted") from None
     except ValueError as exc:
         raise DecryptionFailed(f"the authenticated content cannot be decrypted ({exc})") from None
-    return plain
+    return bytes(plain)
 
 
 def encrypt(content, recipient_certs, cipher="aes256_cbc"):
-    """A DER ContentInfo encrypting content to every certificate given.
+    """A DER ContentInfo encrypting content to every certificate given, as chunks.
+
+    content is bytes or a list of byte chunks (they are encrypted in turn).
 
     AES-CBC gives EnvelopedData, AES-GCM AuthEnvelopedData.  Recipients need
     RSA keys (PKCS#1 v1.5 key transport, what every peer reads).
@@ -273,33 +319,27 @@ def encrypt(content, recipient_certs, cipher="aes256_cbc"):
             "key_encryption_algorithm": {"algorithm": "rsaes_pkcs1v15", "parameters": core.Null()},
             "encrypted_key": public_key.encrypt(cek, padding.PKCS1v15()),
         })}))
+    chunks = content if isinstance(content, (list, tuple)) else [content]
+    recipient_infos = cms.RecipientInfos(infos).dump()
     if family == "aes-cbc":
         iv = os.urandom(16)
-        pad = 16 - len(content) % 16
+        pad = 16 - ber.size(chunks) % 16
         encryptor = Cipher(algorithms.AES(cek), modes.CBC(iv)).encryptor()
-        ciphertext = encryptor.update(content) + encryptor.update(bytes([pad]) * pad) + encryptor.finalize()
-        envelope = cms.EnvelopedData({
-            "version": "v0",
-            "recipient_infos": infos,
-            "encrypted_content_info": {
-                "content_type": "data",
-                "content_encryption_algorithm": algos.EncryptionAlgorithm({"algorithm": cipher, "parameters": iv}),
-                "encrypted_content": ciphertext,
-            },
-        })
-        return cms.ContentInfo({"content_type": "enveloped_data", "content": envelope}).dump()
+        ciphertext = [encryptor.update(c) for c in chunks] + [encryptor.update(bytes([pad]) * pad), encryptor.finalize()]
+        algorithm = algos.EncryptionAlgorithm({"algorithm": cipher, "parameters": iv}).dump()
+        envelope = ber.tlv(ber.SEQUENCE, [
+            core.Integer(0).dump(), recipient_infos,
+            *ber.tlv(ber.SEQUENCE, [cms.ContentType("data").dump(), algorithm, *ber.tlv(0x80, ciphertext)]),
+        ])
+        return ber.tlv(ber.SEQUENCE, [cms.ContentType("enveloped_data").dump(), *ber.tlv(0xA0, envelope)])
     nonce = os.urandom(12)
     encryptor = Cipher(algorithms.AES(cek), modes.GCM(nonce)).encryptor()
-    ciphertext = encryptor.update(content) + encryptor.finalize()
+    ciphertext = [encryptor.update(c) for c in chunks] + [encryptor.finalize()]
     params = _GcmParams({"aes_nonce": nonce, "aes_icvlen": 16})
-    envelope = cms.AuthEnvelopedData({
-        "version": "v0",
-        "recipient_infos": infos,
-        "auth_encrypted_content_info": {
-            "content_type": "data",
-            "content_encryption_algorithm": {"algorithm": cipher, "parameters": core.Any.load(params.dump())},
-            "encrypted_content": ciphertext,
-        },
-        "mac": encryptor.tag,
-    })
-    return cms.ContentInfo({"content_type": "authenticated_enveloped_data", "content": envelope}).dump()
+    algorithm = algos.EncryptionAlgorithm({"algorithm": cipher, "parameters": core.Any.load(params.dump())}).dump()
+    envelope = ber.tlv(ber.SEQUENCE, [
+        core.Integer(0).dump(), recipient_infos,
+        *ber.tlv(ber.SEQUENCE, [cms.ContentType("data").dump(), algorithm, *ber.tlv(0x80, ciphertext)]),
+        *ber.tlv(ber.OCTET_STRING, [encryptor.tag]),
+    ])
+    return ber.tlv(ber.SEQUENCE, [cms.ContentType("authenticated_enveloped_data").dump(), *ber.tlv(0xA0, envelope)])

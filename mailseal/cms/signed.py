@@ -14,7 +14,7 @@ from asn1crypto import algos, cms, core
 from asn1crypto import x509 as ax509
 
 from ..errors import MalformedCMS, Unsupported
-from . import DIGESTS, FORBIDDEN_DIGESTS, asn1_errors, hash_class, load_content_info
+from . import DIGESTS, FORBIDDEN_DIGESTS, asn1_errors, ber, hash_class
 
 #: what our signatures advertise we can decrypt, most preferred first
 CAPABILITIES = ("aes256_gcm", "aes128_gcm", "aes256_cbc", "aes192_cbc", "aes128_cbc")
@@ -47,13 +47,37 @@ class SignedContent:
     signers: list
 
 
-def _bytes_of(value):
-    if value is None or isinstance(value, core.Void):
-        return None
-    native = value.native
-    if isinstance(native, bytes):
-        return native
-    return value.contents
+def _parse(data, what):
+    """(eContentType, eContent chunks or None, [certificate DER], [SignerInfo]) of a SignedData."""
+    buf = memoryview(data)
+    oid, body = ber.content_info(buf)
+    ctype = ber.oid_value(buf, oid)
+    if ctype != "signed_data":
+        raise MalformedCMS(f"{what} holds {ctype}, not signed-data")
+    kids = ber.children(buf, body)
+    if len(kids) < 4 or kids[0].tag != 0x02 or kids[1].tag != ber.SET or kids[2].tag != ber.SEQUENCE:
+        raise MalformedCMS(f"{what} is not a valid SignedData")
+    eci = ber.children(buf, kids[2])
+    if not eci or eci[0].tag != 0x06:
+        raise MalformedCMS(f"{what} has no encapsulated content type")
+    econtent_type = ber.oid_value(buf, eci[0])
+    chunks = None
+    if len(eci) > 1:
+        inner = ber.children(buf, eci[1])
+        if len(inner) != 1 or inner[0].tag not in (ber.OCTET_STRING, ber.CONSTRUCTED_OCTET_STRING):
+            raise Unsupported(f"{what} embeds content that is not an OCTET STRING (old PKCS#7 form)")
+        chunks = ber.octets(buf, inner[0])
+    certs, signer_infos = [], None
+    for kid in kids[3:]:
+        if kid.tag == 0xA0:  # [0] IMPLICIT CertificateSet
+            for choice in cms.CertificateSet.load(b"\x31" + kid.raw(buf)[1:], strict=False):
+                if choice.name == "certificate":
+                    certs.append(choice.chosen.dump())
+        elif kid.tag == ber.SET:
+            signer_infos = list(cms.SignerInfos.load(kid.raw(buf), strict=False))
+    if signer_infos is None:
+        raise MalformedCMS(f"{what} has no SignerInfos")
+    return econtent_type, chunks, certs, signer_infos
 
 
 def verify(data, detached=None, extra_certs=(), allow_sha1=False, what="the signature"):
@@ -61,42 +85,44 @@ def verify(data, detached=None, extra_certs=(), allow_sha1=False, what="the sign
 
     extra_certs: DER certificates to look for signers in when the message
     does not carry the signer's certificate (from the trust database).
+    The embedded content of a large opaque signature is hashed in place,
+    never copied more than once.
     """
-    ctype, sd = load_content_info(data, what)
-    if ctype != "signed_data":
-        raise MalformedCMS(f"{what} holds {ctype}, not signed-data")
     with asn1_errors(what):
-        eci = sd["encap_content_info"]
-        econtent_type = eci["content_type"].native
-        econtent = _bytes_of(eci["content"])
-        certs = []
-        if not isinstance(sd["certificates"], core.Void):
-            for choice in sd["certificates"]:
-                if choice.name == "certificate":
-                    certs.append(choice.chosen.dump())
+        econtent_type, chunks, certs, signer_infos = _parse(data, what)
         pool = [(der, ax509.Certificate.load(der)) for der in list(certs) + list(extra_certs)]
         for _, cert in pool:
             cert.issuer, cert.serial_number  # parse now
-        signer_infos = list(sd["signer_infos"])
-    if detached is not None and econtent is not None:
-        content = detached
-    else:
-        content = detached if detached is not None else econtent
-    result = SignedContent(econtent_type, econtent, certs, [])
+    embedded = chunks is not None
+    if detached is not None:
+        chunks = [detached]
+    digests = {}
+
+    def digest(name):
+        if name not in digests:
+            h = hashlib.new(DIGESTS[name])
+            for chunk in chunks:
+                h.update(chunk)
+            digests[name] = h.digest()
+        return digests[name]
+
+    content = b"".join(chunks) if embedded and detached is None else None
+    result = SignedContent(econtent_type, content, certs, [])
     for index, si in enumerate(signer_infos):
         with asn1_errors(f"{what} (signer {index + 1})"):
-            report = _check_signer(index, si, content, econtent_type, pool, allow_sha1)
-        if detached is not None and econtent is not None:
+            report = _check_signer(index, si, digest if chunks is not None else None, econtent_type, pool,
+                                   allow_sha1, chunks)
+        if detached is not None and embedded:
             report.ok = False
             report.problems.insert(0, "a detached signature that also embeds content: the visible part may differ from what was signed")
-        if content is None:
+        if chunks is None:
             report.ok = False
             report.problems.insert(0, "the signature has no content to check (detached, but no signed part given)")
         result.signers.append(report)
     return result
 
 
-def _check_signer(index, si, content, econtent_type, pool, allow_sha1):
+def _check_signer(index, si, digest, econtent_type, pool, allow_sha1, chunks):
     report = SignerReport(index)
     digest_name = si["digest_algorithm"]["algorithm"].native
     report.digest_algorithm = digest_name
@@ -110,9 +136,9 @@ def _check_signer(index, si, content, econtent_type, pool, allow_sha1):
     if digest_name not in DIGESTS:
         report.problems.append(f"digest algorithm {digest_name} is not supported")
         return report
-    if content is None:
+    if digest is None:
         return report
-    computed = hashlib.new(DIGESTS[digest_name], content).digest()
+    computed = digest(digest_name)
 
     attrs = si["signed_attrs"]
     if not isinstance(attrs, core.Void) and len(attrs):
@@ -151,7 +177,7 @@ def _check_signer(index, si, content, econtent_type, pool, allow_sha1):
         signed_bytes = b"\x31" + attrs.dump()[1:]
     else:
         report.notes.append("the signature has no signed attributes (no signing time)")
-        signed_bytes = content
+        signed_bytes = b"".join(chunks)
     if report.cert_der is None:
         return report
     problem = _check_signature(report.cert_der, si, digest_name, signed_bytes)
@@ -246,7 +272,7 @@ def _time(moment):
 
 def sign(content, key, cert_der, chain=(), *, digest="sha256", detached=True,
          signing_time=None, capabilities=CAPABILITIES, key_preference=True):
-    """A DER ContentInfo(SignedData) over content by key/cert_der.
+    """A DER ContentInfo(SignedData) over content by key/cert_der, as a list of chunks.
 
     The content must already be canonical (CRLF).  The certificate and the
     given chain are included; signed attributes are content-type,
@@ -297,13 +323,14 @@ def sign(content, key, cert_der, chain=(), *, digest="sha256", detached=True,
     else:
         signature = key.sign(to_sign)
     signer["signature"] = signature
-    certificates = [cms.CertificateChoices({"certificate": ax509.Certificate.load(der)})
-                    for der in [cert_der, *chain]]
-    signed_data = cms.SignedData({
-        "version": "v1",
-        "digest_algorithms": [algos.DigestAlgorithm({"algorithm": digest})],
-        "encap_content_info": {"content_type": "data", "content": None if detached else content},
-        "certificates": certificates,
-        "signer_infos": [signer],
-    })
-    return cms.ContentInfo({"content_type": "signed_data", "content": signed_data}).dump()
+    certificates = cms.CertificateSet([cms.CertificateChoices({"certificate": ax509.Certificate.load(der)})
+                                       for der in [cert_der, *chain]])
+    content_chunks = [] if detached else ber.tlv(0xA0, ber.tlv(ber.OCTET_STRING, [content]))
+    signed_data = ber.tlv(ber.SEQUENCE, [
+        core.Integer(1).dump(),
+        cms.DigestAlgorithms([algos.DigestAlgorithm({"algorithm": digest})]).dump(),
+        *ber.tlv(ber.SEQUENCE, [cms.ContentType("data").dump(), *content_chunks]),
+        b"\xa0" + certificates.dump()[1:],
+        cms.SignerInfos([signer]).dump(),
+    ])
+    return ber.tlv(ber.SEQUENCE, [cms.ContentType("signed_data").dump(), *ber.tlv(0xA0, signed_data)])
