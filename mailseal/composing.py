@@ -29,14 +29,17 @@ def signer_for(store, config, message, selector=None, moment=None):
 
 
 def sign_entity(inner, key, ident, *, opaque=False, digest="sha256"):
-    """The signed entity (multipart/signed or opaque pkcs7-mime) for inner bytes, as CRLF chunks."""
+    """The signed entity (multipart/signed or opaque pkcs7-mime) for inner chunks, as CRLF chunks.
+
+    inner comes from mime.split_outer_inner: canonical chunks, armoured for
+    7-bit transport when it will be clear-signed.
+    """
     from .cms import signed
 
     chain_der = [certs.der(c) for c in ident.chain if not certs.is_self_signed(c)]
     if opaque:
-        der = signed.sign(mime.canonical(inner), key, certs.der(ident.cert), chain_der, digest=digest, detached=False)
+        der = signed.sign(inner, key, certs.der(ident.cert), chain_der, digest=digest, detached=False)
         return mime.smime_part("signed-data", der)
-    inner = mime.canonical(mime.armour_7bit(mime.canonical(inner)))
     der = signed.sign(inner, key, certs.der(ident.cert), chain_der, digest=digest, detached=True)
     boundary = mime.boundary_for(inner).encode()
     head = (b"Content-Type: multipart/signed; protocol=\"application/pkcs7-signature\"; micalg="
@@ -45,8 +48,8 @@ def sign_entity(inner, key, ident, *, opaque=False, digest="sha256"):
                       b"Content-Transfer-Encoding: base64\r\n"
                       b"Content-Disposition: attachment; filename=\"smime.p7s\"\r\n"
                       b"Content-Description: S/MIME Cryptographic Signature\r\n\r\n")
-    return [head + PREAMBLE + b"\r\n--" + boundary + b"\r\n", inner, b"\r\n--" + boundary + b"\r\n",
-            signature_part, mime.encode_base64(der), b"\r\n--" + boundary + b"--\r\n"]
+    return [head + PREAMBLE + b"\r\n--" + boundary + b"\r\n", *inner, b"\r\n--" + boundary + b"\r\n",
+            signature_part, mime.encode_base64(der), b"--" + boundary + b"--\r\n"]
 
 
 def sign_message(raw, store, config, passphrase, *, selector=None, opaque=False, digest="sha256"):
@@ -54,7 +57,7 @@ def sign_message(raw, store, config, passphrase, *, selector=None, opaque=False,
     message = mime.parse_message(raw)
     ident, account = signer_for(store, config, message, selector)
     key = ident.unlock(passphrase.with_command(account.passphrase_command if account else None))
-    outer, inner = mime.split_outer_inner(message)
+    outer, inner = mime.split_outer_inner(message, armour=not opaque)
     return mime.assemble(outer, sign_entity(inner, key, ident, opaque=opaque, digest=digest), message.eol)
 
 
@@ -117,13 +120,12 @@ def encrypt_message(raw, store, config, passphrase, *, sign=False, selector=None
         blocked.append(("(sender)", "the message has no From address, so no copy can be encrypted to you"))
     if blocked:
         raise RecipientsBlocked(blocked)
-    outer, inner = mime.split_outer_inner(message)
+    outer, inner = mime.split_outer_inner(message, armour=sign and not opaque)
     if sign:
         ident, account = signer_for(store, config, message, selector)
         key = ident.unlock(passphrase.with_command(account.passphrase_command if account else None))
         inner = sign_entity(inner, key, ident, opaque=opaque, digest=digest)
-    else:
-        inner = [mime.canonical(inner)]
+
     targets = []
     for cert in list(found.values()) + [own.cert]:
         der = certs.der(cert)

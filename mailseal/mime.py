@@ -433,12 +433,12 @@ def needs_armour(body):
     return False
 
 
-def boundary_for(*contents):
-    """A random boundary that occurs in none of the given byte strings."""
+def boundary_for(chunks):
+    """A random boundary that occurs in none of the given chunks."""
     while True:
         boundary = "=-mailseal-" + secrets.token_hex(12)
         marker = boundary.encode()
-        if not any(marker in c for c in contents):
+        if not any(marker in c for c in chunks):
             return boundary
 
 
@@ -446,61 +446,72 @@ def is_content_header(header):
     return header.lname.startswith(_CONTENT_HEADERS)
 
 
-def split_outer_inner(entity):
+def split_outer_inner(entity, armour=False):
     """Split a message into (outer header fields, inner entity bytes).
 
     The inner entity carries the Content-* fields and the body; everything
     else (From, To, Subject, ...) stays outside the cryptographic layer.
     MIME-Version is dropped: the caller writes its own.  A message without
-    Content-Type gets an explicit text/plain one.
+    Content-Type gets an explicit text/plain one.  The inner entity is
+    canonical (see prepare), a list of chunks; with armour it is also
+    7-bit safe.
     """
     outer = [h for h in entity.headers if not is_content_header(h) and h.lname != "mime-version"]
-    inner_fields = [h.raw for h in entity.headers if is_content_header(h)]
+    fields = [h.raw for h in entity.headers if is_content_header(h)]
     if entity.get("Content-Type") is None:
-        charset = "utf-8" if re.search(rb"[\x80-\xff]", entity.body) else "us-ascii"
-        inner_fields.insert(0, f"Content-Type: text/plain; charset={charset}\n".encode())
-    head = canonical(b"".join(_ensure_eol(f) for f in inner_fields) + b"\n")
-    return outer, head + canonical(entity.body)
+        charset = "us-ascii" if entity.raw.isascii() else "utf-8"
+        fields.insert(0, f"Content-Type: text/plain; charset={charset}\n".encode())
+    return outer, prepare(entity, armour, fields)
+
+
+def prepare(entity, armour=False, fields=None):
+    """An entity in canonical form, ready to be signed or encrypted, as chunks.
+
+    Text (and anything already base64 or quoted-printable) gets CRLF line
+    endings.  A non-text part sent 8bit or binary is base64-encoded from its
+    exact bytes, since changing its line endings would corrupt it.  With
+    armour (before a clear signature, which relays must not touch) unsafe
+    text becomes quoted-printable.  Multiparts and message/rfc822 are
+    handled part by part; bytes already safe are only re-ended.  The result
+    is a list of byte chunks (a large part is never copied into one whole).
+    """
+    if entity.depth > MAX_DEPTH:
+        raise LimitExceeded(f"MIME nesting deeper than {MAX_DEPTH} levels")
+    fields = [h.raw for h in entity.headers] if fields is None else fields
+    raw, start = entity.raw, entity.body_start
+    ctype, cte = entity.ctype, entity.transfer_encoding
+    boundary = entity.param("boundary")
+    if entity.is_multipart and boundary:
+        try:
+            spans, _ = split_multipart(raw, boundary.encode("utf-8", "surrogateescape"), start)
+        except NotAMessage:
+            spans = None
+        if spans is not None:
+            out = [header_block(fields) + CRLF]
+            prev = start
+            for begin, end in spans:
+                out.append(canonical(raw[prev:begin]))
+                out += prepare(Entity(raw[begin:end], strict=False, depth=entity.depth + 1), armour)
+                prev = end
+            out.append(canonical(raw[prev:]))
+            return out
+    if ctype == "message/rfc822" and cte in ("7bit", "8bit", "binary"):
+        inner = Entity(raw[start:], strict=False, depth=entity.depth + 1)
+        return [header_block(fields) + CRLF, *prepare(inner, armour)]
+    if cte in ("8bit", "binary") and not ctype.startswith("text/") and not ctype.startswith("message/"):
+        fields = [f for f in fields if not f.lower().startswith(b"content-transfer-encoding")]
+        return [header_block(fields + [b"Content-Transfer-Encoding: base64\r\n"]) + CRLF,
+                encode_base64(memoryview(raw)[start:])]
+    text = canonical(raw[start:])
+    if armour and cte not in ("base64", "quoted-printable") and needs_armour(text):
+        fields = [f for f in fields if not f.lower().startswith(b"content-transfer-encoding")]
+        return [header_block(fields + [b"Content-Transfer-Encoding: quoted-printable\r\n"]) + CRLF,
+                encode_qp(text)]
+    return [header_block(fields) + CRLF, text]
 
 
 def _ensure_eol(raw):
     return raw if raw.endswith(b"\n") else raw + b"\n"
-
-
-def armour_7bit(inner):
-    """Re-encode an entity so it survives 7-bit transport (needed before signing).
-
-    Text leaves with 8-bit bytes, long lines, trailing white space or "From "
-    lines become quoted-printable, other leaves base64; multiparts and
-    message/rfc822 are handled part by part.  Bytes already safe are kept.
-    """
-    if not needs_armour(inner):
-        return inner
-    entity = Entity(inner, strict=False)
-    ctype = entity.ctype
-    if entity.is_multipart and entity.param("boundary"):
-        body = entity.body
-        spans, _ = split_multipart(body, entity.param("boundary").encode("utf-8", "surrogateescape"))
-        out = bytearray(entity.header_bytes)
-        prev = 0
-        for start, end in spans:
-            out += body[prev:start]
-            out += armour_7bit(body[start:end])
-            prev = end
-        out += body[prev:]
-        return canonical(bytes(out))
-    if ctype == "message/rfc822":
-        return canonical(entity.header_bytes + armour_7bit(entity.body))
-    if entity.transfer_encoding in ("base64", "quoted-printable") and not needs_armour(entity.body):
-        return inner
-    data = entity.decoded_body()
-    if ctype.startswith("text/"):
-        cte, body = "quoted-printable", encode_qp(data)
-    else:
-        cte, body = "base64", encode_base64(data)
-    fields = [h.raw for h in entity.headers if h.lname != "content-transfer-encoding"]
-    fields.append(f"Content-Transfer-Encoding: {cte}\r\n".encode())
-    return canonical(b"".join(_ensure_eol(f) for f in fields) + b"\r\n") + body
 
 
 def header_block(fields):

@@ -39,9 +39,21 @@ def sign(home, msg, *args):
     return home.ok("smime-sign", "--passphrase-file", home.passfile, *args, input=msg)
 
 
+class Verdict(tuple):
+    """(verdict, exit code) that shows the whole report when a comparison fails."""
+
+    def __new__(cls, report, code):
+        self = super().__new__(cls, (report["verdict"], code))
+        self.report = report
+        return self
+
+    def __repr__(self):
+        return f"{tuple(self)!r} {json.dumps(self.report)}"
+
+
 def verdict(home, msg):
     result = home.run("smime-verify", "--json", input=msg)
-    return json.loads(result.stdout)["verdict"], result.returncode
+    return Verdict(json.loads(result.stdout), result.returncode)
 
 
 # --- mailseal signs, peers verify ------------------------------------------------

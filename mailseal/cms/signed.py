@@ -264,6 +264,13 @@ def _check_signature(cert_der, si, digest_name, data):
     return None
 
 
+def _digest(name, chunks):
+    h = hashlib.new(name)
+    for chunk in chunks:
+        h.update(chunk)
+    return h.digest()
+
+
 def _time(moment):
     if 1950 <= moment.year < 2050:
         return cms.Time({"utc_time": moment})
@@ -274,7 +281,8 @@ def sign(content, key, cert_der, chain=(), *, digest="sha256", detached=True,
          signing_time=None, capabilities=CAPABILITIES, key_preference=True):
     """A DER ContentInfo(SignedData) over content by key/cert_der, as a list of chunks.
 
-    The content must already be canonical (CRLF).  The certificate and the
+    The content (bytes or a list of chunks) must already be canonical
+    (CRLF).  The certificate and the
     given chain are included; signed attributes are content-type,
     signing-time, message-digest, SMIMECapabilities and, with
     key_preference, SMIMEEncryptionKeyPreference naming our certificate.
@@ -285,6 +293,7 @@ def sign(content, key, cert_der, chain=(), *, digest="sha256", detached=True,
 
     if digest not in DIGESTS or digest == "sha1":
         raise Unsupported(f"signing with digest {digest} is not supported (use sha256, sha384 or sha512)")
+    chunks = content if isinstance(content, (list, tuple)) else [content]
     cert = ax509.Certificate.load(cert_der)
     ias = cms.IssuerAndSerialNumber({"issuer": cert.issuer, "serial_number": cert.serial_number})
     moment = (signing_time or datetime.now(timezone.utc)).replace(microsecond=0)
@@ -293,7 +302,7 @@ def sign(content, key, cert_der, chain=(), *, digest="sha256", detached=True,
     attrs = [
         {"type": "content_type", "values": ["data"]},
         {"type": "signing_time", "values": [_time(moment)]},
-        {"type": "message_digest", "values": [hashlib.new(digest, content).digest()]},
+        {"type": "message_digest", "values": [_digest(digest, chunks)]},
         {"type": "smime_capabilities", "values": [[{"capability_id": c} for c in capabilities]]},
     ]
     if key_preference:
@@ -325,7 +334,7 @@ def sign(content, key, cert_der, chain=(), *, digest="sha256", detached=True,
     signer["signature"] = signature
     certificates = cms.CertificateSet([cms.CertificateChoices({"certificate": ax509.Certificate.load(der)})
                                        for der in [cert_der, *chain]])
-    content_chunks = [] if detached else ber.tlv(0xA0, ber.tlv(ber.OCTET_STRING, [content]))
+    content_chunks = [] if detached else ber.tlv(0xA0, ber.tlv(ber.OCTET_STRING, list(chunks)))
     signed_data = ber.tlv(ber.SEQUENCE, [
         core.Integer(1).dump(),
         cms.DigestAlgorithms([algos.DigestAlgorithm({"algorithm": digest})]).dump(),
