@@ -9,8 +9,8 @@ bytes its signer hashed.
 """
 
 import binascii
+import os
 import re
-import secrets
 
 from .errors import BadEncoding, LimitExceeded, NotAMessage
 
@@ -436,7 +436,7 @@ def needs_armour(body):
 def boundary_for(chunks):
     """A random boundary that occurs in none of the given chunks."""
     while True:
-        boundary = "=-mailseal-" + secrets.token_hex(12)
+        boundary = "=-mailseal-" + os.urandom(12).hex()
         marker = boundary.encode()
         if not any(marker in c for c in chunks):
             return boundary

@@ -94,9 +94,15 @@ class OpenSSL:
                   "-inkey", self.path("signer.key", person.key_pem()),
                   "-certfile", self.path("chain.pem", person.ca.pem()), *options).stdout
 
-    def encrypt(self, content, *people, options=()):
-        certs = [self.path(f"r{i}.pem", p.cert_pem()) for i, p in enumerate(people)]
-        return sh(self.bin, "cms", "-encrypt", "-in", self.path("content.txt", content), *options, *certs).stdout
+    def encrypt(self, content, *people, options=(), keyopts=()):
+        """`openssl cms -encrypt`; keyopts (e.g. rsa_padding_mode:oaep) apply to every recipient."""
+        recipients = []
+        for i, person in enumerate(people):
+            recipients += ["-recip", self.path(f"r{i}.pem", person.cert_pem())]
+            for keyopt in keyopts:
+                recipients += ["-keyopt", keyopt]
+        return sh(self.bin, "cms", "-encrypt", "-in", self.path("content.txt", content), *options,
+                  *recipients).stdout
 
 
 class Gpgsm:

@@ -266,3 +266,12 @@ def test_legacy_3des_content_is_read_with_a_warning(fran):
     result = fran.run("smime-decrypt", "--verify", "--passphrase-file", fran.passfile,
                       input=read(tb("fran-oaep_ossl.env")))
     assert b"3DES" in result.stderr
+
+
+@pytest.mark.parametrize("name", ["fran-ec_ossl-aes128-sha256.env", "fran-ec_ossl-aes256-sha512.env"])
+def test_ecdh_is_unsupported_with_a_clear_error(home, tmp_path, name):
+    (tmp_path / "pass").write_text("nss\n")
+    home.ok("smime-trust", "identity", "import", "--passphrase-file", tmp_path / "pass", tb("Fran-ec.p12"))
+    result = home.run("smime-decrypt", "--passphrase-file", tmp_path / "pass", input=read(tb(name)))
+    assert result.returncode == 13 and result.stdout == b""
+    assert b"ECDH key agreement" in result.stderr and b"not supported" in result.stderr

@@ -1,0 +1,15 @@
+"""The examples in examples/ are what the code reads."""
+
+import os
+
+from mailseal import config
+from tests.conftest import REPO
+
+
+def test_example_config_loads():
+    loaded = config.load(os.path.join(REPO, "examples", "config.toml"))
+    assert loaded.allow_sha1 is False and loaded.system_anchors is False
+    work = loaded.account_for("Me@Example.org")
+    assert work.name == "work" and work.passphrase_command == "pass show mail/smime"
+    assert loaded.account_for("me@example.net").name == "private"
+    assert loaded.account_for("stranger@example.com") is None
