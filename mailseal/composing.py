@@ -9,8 +9,6 @@ To/Cc/Bcc recipient and to the sender; if any of them has no usable
 certificate, nothing is produced and every blocking recipient is named.
 """
 
-from datetime import datetime, timezone
-
 from . import certs, identity, mime
 from .addresses import header_addresses
 from .errors import RecipientsBlocked
@@ -66,37 +64,15 @@ def recipients(message):
     return header_addresses(message, "To", "Cc", "Bcc")
 
 
-def resolve(store, addresses, moment=None):
-    """({address: certificate}, [(address, reason)]) for encryption.
-
-    A certificate counts when it is bound to the address and trusted
-    (installed by the user, or an own identity), valid now, and usable for
-    encryption.  Of several, the newest (latest notBefore) wins.
-    """
-    moment = moment or datetime.now(timezone.utc)
+def resolve(view, addresses):
+    """({address: certificate}, [(address, reason)]) for encryption (see mailseal.trust)."""
     found, blocked = {}, []
     for address in addresses:
-        rows = store.bindings(address=address)
-        trusted = [r for r in rows if r["state"] == "trusted"]
-        if not trusted:
-            if any(r["state"] == "removed" for r in rows):
-                blocked.append((address, "its certificate was removed by you (smime-trust install to trust it again)"))
-            else:
-                blocked.append((address, "no certificate on record (install one with 'smime-trust install FILE')"))
-            continue
-        usable, problems = [], []
-        for row in trusted:
-            cert = certs.load_der(row["der"])
-            problem = certs.unusable_for(cert, "encrypt", moment)
-            if problem:
-                problems.append(problem)
-            else:
-                usable.append(cert)
-        if not usable:
-            blocked.append((address, "; ".join(sorted(set(problems)))))
-            continue
-        usable.sort(key=certs.not_before, reverse=True)
-        found[address] = usable[0]
+        cert, reason = view.encryption_target(address)
+        if cert is None:
+            blocked.append((address, reason))
+        else:
+            found[address] = cert
     return found, blocked
 
 
@@ -110,7 +86,9 @@ def encrypt_message(raw, store, config, passphrase, *, sign=False, selector=None
     addresses = recipients(message) + [a for a in extra_recipients if a not in recipients(message)]
     if not addresses:
         raise RecipientsBlocked([("(none)", "the message has no To, Cc or Bcc recipient")])
-    found, blocked = resolve(store, addresses)
+    from .trust import TrustView
+
+    found, blocked = resolve(TrustView(store, config), addresses)
     own = None
     if from_addrs:
         own, reason = identity.for_encrypting_to_self(store, from_addrs[0])

@@ -49,12 +49,12 @@ MIGRATIONS = {
         fingerprint TEXT NOT NULL REFERENCES certificates(fingerprint),
         source TEXT NOT NULL CHECK (source IN ('message', 'user', 'directory', 'identity')),
         state TEXT NOT NULL CHECK (state IN ('trusted', 'seen', 'removed')),
-        signing_time TEXT,
+        signing_time TEXT,                     -- of the latest message it was seen in
         capabilities TEXT,                     -- JSON list of algorithm names
         encrypt_key_pref TEXT,                 -- fingerprint the sender prefers we encrypt to
         message_id TEXT,
-        first_seen TEXT NOT NULL,
-        last_seen TEXT NOT NULL,
+        first_seen TEXT NOT NULL,              -- messages: earliest signing time; else when recorded
+        last_seen TEXT NOT NULL,               -- messages: latest signing time; else last change
         UNIQUE (address, fingerprint, source)
     );
     CREATE INDEX bindings_address ON bindings(address);
@@ -156,9 +156,12 @@ class Store:
         with self.transaction():
             version = self.conn.execute("PRAGMA user_version").fetchone()[0]
             for target in range(version + 1, SCHEMA_VERSION + 1):
-                for statement in MIGRATIONS[target].split(";"):
-                    if statement.strip():
+                statement = ""
+                for line in MIGRATIONS[target].splitlines(keepends=True):
+                    statement += line
+                    if sqlite3.complete_statement(statement):  # knows about comments and quotes
                         self.conn.execute(statement)
+                        statement = ""
                 self.conn.execute(f"PRAGMA user_version = {target}")
 
     @contextmanager
@@ -234,6 +237,35 @@ class Store:
             " message_id = COALESCE(excluded.message_id, message_id)",
             (address, fp, source, state, _iso(signing_time), caps, encrypt_key_pref, message_id, stamp, stamp))
 
+    def record_sighting(self, address, fp, moment, *, capabilities=None, encrypt_key_pref=None, message_id=None):
+        """Record that a signed message showed certificate fp for address.  Inside a transaction.
+
+        For such bindings first_seen/last_seen are the signing times of the
+        earliest and latest messages, so seeing the same message again
+        writes nothing.  Returns 'new', 'newer', 'older' or 'known'.
+        """
+        moment = _iso(moment)
+        rows = self.query("SELECT * FROM bindings WHERE address = ? AND fingerprint = ? AND source = 'message'",
+                          (address, fp))
+        caps = json.dumps(capabilities) if capabilities is not None else None
+        if not rows:
+            self.conn.execute(
+                "INSERT INTO bindings (address, fingerprint, source, state, signing_time, capabilities,"
+                " encrypt_key_pref, message_id, first_seen, last_seen) VALUES (?, ?, 'message', 'seen', ?, ?, ?, ?, ?, ?)",
+                (address, fp, moment, caps, encrypt_key_pref, message_id, moment, moment))
+            return "new"
+        row = rows[0]
+        if row["first_seen"] <= moment <= row["last_seen"]:
+            return "known"
+        if moment > row["last_seen"]:
+            self.conn.execute(
+                "UPDATE bindings SET last_seen = ?, signing_time = ?, message_id = COALESCE(?, message_id),"
+                " capabilities = COALESCE(?, capabilities), encrypt_key_pref = COALESCE(?, encrypt_key_pref)"
+                " WHERE id = ?", (moment, moment, message_id, caps, encrypt_key_pref, row["id"]))
+            return "newer"
+        self.conn.execute("UPDATE bindings SET first_seen = ? WHERE id = ?", (moment, row["id"]))
+        return "older"
+
     def bindings(self, address=None, fingerprint=None):
         """Bindings joined with their certificates, newest first."""
         sql = ("SELECT b.*, c.der, c.subject, c.issuer, c.not_before, c.not_after FROM bindings b"
@@ -250,13 +282,16 @@ class Store:
         sql += " ORDER BY b.address, c.not_before DESC"
         return self.query(sql, args)
 
-    def set_binding_state(self, address, fp, state, sources=None):
+    def set_binding_state(self, address, fp, state, sources=None, only_state=None):
         """Change the state of the bindings of address to fp.  Inside a transaction."""
         sql = "UPDATE bindings SET state = ?, last_seen = ? WHERE address = ? AND fingerprint = ?"
         args = [state, now_iso(), address, fp]
         if sources:
             sql += " AND source IN (%s)" % ",".join("?" * len(sources))
             args += list(sources)
+        if only_state:
+            sql += " AND state = ?"
+            args.append(only_state)
         return self.conn.execute(sql, args).rowcount
 
     # -- anchors --------------------------------------------------------

@@ -11,7 +11,6 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 
 from . import certs
-from .errors import MailsealError
 
 #: verdict -> (exit code, banner mark, short meaning)
 VERDICTS = {
@@ -40,6 +39,9 @@ class SignatureVerdict:
     digest_algorithm: str = ""
     chain: list = None
     signers: int = 0
+    capabilities: list = None  # what the signer says it can decrypt (SMIMECapabilities)
+    encrypt_key_pref: dict = None  # which certificate the signer wants mail encrypted to
+    certificates: list = None  # DER of every certificate the signature carried
 
     @property
     def exit_code(self):
@@ -60,33 +62,13 @@ class Judge:
     """Turns CMS signature reports into verdicts, using the trust database."""
 
     def __init__(self, store, config, *, allow_sha1=None, system_anchors=None, now=None):
+        from .trust import TrustView
+
         self.store = store
         self.config = config
         self.allow_sha1 = config.allow_sha1 if allow_sha1 is None else allow_sha1
-        self.system_anchors = config.system_anchors if system_anchors is None else system_anchors
-        self.now = now or datetime.now(timezone.utc)
-        self._anchors = None
-        self._cas = None
-
-    @property
-    def anchors(self):
-        if self._anchors is None:
-            self._anchors = list(self.store.anchors())
-            if self.system_anchors:
-                self._anchors += self._system_bundle()
-        return self._anchors
-
-    def _system_bundle(self):
-        try:
-            with open(self.config.system_bundle, "rb") as handle:
-                return certs.load_many(handle.read(), self.config.system_bundle)
-        except (OSError, MailsealError):
-            return []
-
-    def intermediates(self, message_certs):
-        if self._cas is None:
-            self._cas = [certs.load_der(d) for d in self.store.all_certificate_ders(ca_only=True)]
-        return [certs.load_der(d) for d in message_certs] + self._cas
+        self.view = TrustView(store, config, now=now, system_anchors=system_anchors)
+        self.now = self.view.now
 
     def check_signed(self, data, detached=None):
         """Verify a SignedData, looking up a missing signer certificate on record."""
@@ -123,7 +105,9 @@ class Judge:
                 break
         cert = certs.load_der(chosen.cert_der)
         verdict = SignatureVerdict("untrusted", [], list(chosen.notes), cert, chosen.signing_time,
-                                   chosen.digest_algorithm, signers=len(result.signers))
+                                   chosen.digest_algorithm, signers=len(result.signers),
+                                   capabilities=chosen.capabilities, encrypt_key_pref=chosen.encrypt_key_pref,
+                                   certificates=list(result.certificates))
         if len(result.signers) > 1:
             verdict.notes.append(f"{len(result.signers)} signers, all valid")
         emails = certs.emails(cert)
@@ -161,28 +145,32 @@ class Judge:
         if moment != self.now and not certs.valid_at(cert, self.now):
             verdict.notes.append(f"the certificate has expired since ({certs.not_after(cert):%Y-%m-%d});"
                                  " it was valid when the message was signed")
-        from . import chain
-
-        validation = chain.validate(cert, self.intermediates(result.certificates), self.anchors, moment)
-        installed = self._installed(sender, certs.fingerprint(cert))
-        if validation.ok:
+        fp = certs.fingerprint(cert)
+        validation = self.view.validate(cert, moment, tuple(result.certificates))
+        standing = self.view.standing(sender, fp)
+        if standing is not None and standing.status == "removed":
+            verdict.reasons.append(f"this certificate was {standing.reason} for {sender}"
+                                   + ("; it would otherwise chain to a trusted CA" if validation.ok else ""))
+        elif validation.ok:
             verdict.verdict = "trusted"
             verdict.chain = validation.chain
             anchor = validation.chain[-1]
             verdict.reasons.append(f"issued to {sender} by {certs.common_name(anchor) or anchor.subject.rfc4514_string()},"
                                    " a trusted CA")
-        elif installed:
+        elif standing is not None and standing.status == "trusted":
             verdict.verdict = "trusted"
-            verdict.reasons.append(f"the certificate was installed by you for {sender} ({installed})")
+            verdict.reasons.append(f"the certificate is {standing.reason} for {sender}")
         elif validation.expired:
             verdict.verdict = "expired"
             verdict.reasons.append(validation.reason)
         else:
-            verdict.reasons.append(validation.reason)
+            known = self.view.other_trusted(sender, fp)
+            if known:
+                verdict.verdict = "changed"
+                verdict.reasons.append(
+                    f"{sender} has another trusted certificate on record ({known[0].fingerprint[:16]},"
+                    f" {known[0].reason}); this one ({fp[:16]}) is not trusted: {validation.reason}."
+                    f" If {sender} really changed certificates: smime-trust install {fp[:16]}")
+            else:
+                verdict.reasons.append(validation.reason)
         return verdict
-
-    def _installed(self, address, fp):
-        for row in self.store.bindings(address=address, fingerprint=fp):
-            if row["state"] == "trusted" and row["source"] in ("user", "identity"):
-                return "your own identity" if row["source"] == "identity" else f"since {row['first_seen'][:10]}"
-        return None

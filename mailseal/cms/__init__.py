@@ -57,3 +57,22 @@ def hash_class(name):
 
     return {"sha1": hashes.SHA1, "sha224": hashes.SHA224, "sha256": hashes.SHA256,
             "sha384": hashes.SHA384, "sha512": hashes.SHA512}[name]
+
+
+def match_certificate(ref, ders):
+    """The certificate (DER) among ders that ref names, or None.
+
+    ref is {"issuer": DER name, "serial": int} or {"ski": bytes}, as
+    mailseal.cms.signed reports SMIMEEncryptionKeyPreference.
+    """
+    from asn1crypto import x509 as ax509
+
+    with asn1_errors("a certificate reference"):
+        issuer = ax509.Name.load(ref["issuer"]) if "issuer" in ref else None
+        for der in ders:
+            cert = ax509.Certificate.load(der)
+            if issuer is not None and cert.serial_number == ref.get("serial") and cert.issuer == issuer:
+                return der
+            if "ski" in ref and cert.key_identifier == ref["ski"]:
+                return der
+    return None

@@ -278,14 +278,16 @@ def _time(moment):
 
 
 def sign(content, key, cert_der, chain=(), *, digest="sha256", detached=True,
-         signing_time=None, capabilities=CAPABILITIES, key_preference=True):
+         signing_time=None, capabilities=CAPABILITIES, key_preference=True, encryption_cert=None):
     """A DER ContentInfo(SignedData) over content by key/cert_der, as a list of chunks.
 
     The content (bytes or a list of chunks) must already be canonical
     (CRLF).  The certificate and the
     given chain are included; signed attributes are content-type,
     signing-time, message-digest, SMIMECapabilities and, with
-    key_preference, SMIMEEncryptionKeyPreference naming our certificate.
+    key_preference, SMIMEEncryptionKeyPreference naming our certificate (or
+    encryption_cert, the DER of a separate encryption certificate, which is
+    then carried too).
     """
     from datetime import datetime, timezone
 
@@ -306,8 +308,13 @@ def sign(content, key, cert_der, chain=(), *, digest="sha256", detached=True,
         {"type": "smime_capabilities", "values": [[{"capability_id": c} for c in capabilities]]},
     ]
     if key_preference:
+        target = ias
+        if encryption_cert is not None:
+            enc = ax509.Certificate.load(encryption_cert)
+            target = cms.IssuerAndSerialNumber({"issuer": enc.issuer, "serial_number": enc.serial_number})
+            chain = [encryption_cert, *chain]
         attrs.append({"type": "encrypt_key_pref",
-                      "values": [cms.SMIMEEncryptionKeyPreference({"issuer_and_serial_number": ias})]})
+                      "values": [cms.SMIMEEncryptionKeyPreference({"issuer_and_serial_number": target})]})
     if isinstance(key, rsa.RSAPrivateKey):
         sig_alg = {"algorithm": "rsassa_pkcs1v15", "parameters": core.Null()}
     elif isinstance(key, ec.EllipticCurvePrivateKey):
