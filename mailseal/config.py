@@ -34,6 +34,7 @@ class Config:
     allow_sha1: bool = False
     system_anchors: bool = False
     system_bundle: str = SYSTEM_BUNDLE
+    mutt_export_dir: str = None  # [mutt] export_dir: keep mutt's key store in sync
 
     def account_for(self, address):
         """The account whose addresses include address, or None."""
@@ -51,6 +52,7 @@ _ACCOUNT_TYPES = {
     "sendmail": str, "passphrase_command": str, "directory": dict,
 }
 _TRUST_TYPES = {"allow_sha1": bool, "system_anchors": bool, "system_bundle": str}
+_MUTT_TYPES = {"export_dir": str}
 
 
 def _line_of(text, needle):
@@ -89,18 +91,23 @@ def load(path=None):
             message = message.split(" (at line ")[0]
         raise ConfigError(f"{path}, line {line}: {message}" if line else f"{path}: {message}") from None
     config = Config(path)
-    trust = data.get("trust", {})
-    if not isinstance(trust, dict):
-        _fail(path, text, "trust", "[trust] must be a table")
-    for key, value in trust.items():
-        if key not in _TRUST_TYPES:
-            _fail(path, text, key, f"unknown setting trust.{key} (known: {', '.join(_TRUST_TYPES)})")
-        if not isinstance(value, _TRUST_TYPES[key]):
-            _fail(path, text, key, f"trust.{key} must be a {_TRUST_TYPES[key].__name__}")
-        setattr(config, key, value)
+    for section, types, prefix in (("trust", _TRUST_TYPES, ""), ("mutt", _MUTT_TYPES, "mutt_")):
+        table = data.get(section, {})
+        if not isinstance(table, dict):
+            _fail(path, text, section, f"[{section}] must be a table")
+        for key, value in table.items():
+            if key not in types:
+                _fail(path, text, key, f"unknown setting {section}.{key} (known: {', '.join(types)})")
+            if not isinstance(value, types[key]):
+                _fail(path, text, key, f"{section}.{key} must be a {types[key].__name__}")
+            setattr(config, prefix + key, value)
     accounts = data.get("accounts", {})
     if not isinstance(accounts, dict):
         _fail(path, text, "accounts", "accounts must be tables: [accounts.NAME]")
+    known = {"trust", "mutt", "accounts"}
+    for section in data:
+        if section not in known:
+            _fail(path, text, section, f"unknown section [{section}] (known: {', '.join(sorted(known))})")
     for name, table in accounts.items():
         if not isinstance(table, dict):
             _fail(path, text, f"accounts.{name}", f"accounts.{name} must be a table")
