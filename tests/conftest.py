@@ -21,6 +21,7 @@ PROGRAMS = {
     "smime-decrypt": os.path.join(REPO, "filters", "smime-decrypt"),
     "smime-verify": os.path.join(REPO, "filters", "smime-verify"),
     "smime-trust": os.path.join(REPO, "bin", "smime-trust"),
+    "smime-import": os.path.join(REPO, "hooks", "smime-import"),
 }
 
 
