@@ -55,9 +55,12 @@ def validate(leaf, intermediates, anchors, moment):
     try:
         verifier = (PolicyBuilder().store(Store(list(anchors))).time(moment)
                     .extension_policies(ca_policy=ca, ee_policy=ee).build_client_verifier())
-        result = verifier.verify(leaf, [c for c in intermediates if c != leaf])
+        # a self-signed certificate is never an intermediate; offering one
+        # sends path building round in circles instead of saying "unknown CA"
+        pool = [c for c in intermediates if c != leaf and c.issuer != c.subject]
+        result = verifier.verify(leaf, pool)
     except VerificationError as exc:
-        found = _explain(str(exc))
+        found = _explain(str(exc), leaf)
         if found.expired and moment != _now():
             # not valid then: is it a validity problem at all, or another CA?
             later = validate(leaf, intermediates, anchors, _now())
@@ -75,11 +78,11 @@ def _now():
     return datetime.now(timezone.utc).replace(microsecond=0)
 
 
-def _explain(text):
+def _explain(text, leaf):
     if "not valid at validation time" in text:
         return Validation(False, "a certificate in its chain was not valid at the signing time", expired=True)
     if "candidates exhausted" in text and "no interior errors" in text:
-        return Validation(False, "issued by a CA that is not a trust anchor")
+        return Validation(False, f"issued by {_issuer_name(leaf)}, which is not a trusted CA")
     if "e-mail protection" in text:
         return Validation(False, "the certificate is not for e-mail protection (extended key usage)")
     if "Forbidden signature algorithm" in text:
@@ -87,3 +90,10 @@ def _explain(text):
     if "Forbidden public key algorithm" in text:
         return Validation(False, "its chain uses a key type the path validator does not accept")
     return Validation(False, "its chain does not validate: " + text.replace("validation failed: ", ""))
+
+
+def _issuer_name(cert):
+    from cryptography.x509.oid import NameOID
+
+    names = cert.issuer.get_attributes_for_oid(NameOID.COMMON_NAME)
+    return f"'{names[0].value}'" if names else "a CA"

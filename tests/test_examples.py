@@ -13,3 +13,11 @@ def test_example_config_loads():
     assert work.name == "work" and work.passphrase_command == "pass show mail/smime"
     assert loaded.account_for("me@example.net").name == "private"
     assert loaded.account_for("stranger@example.com") is None
+
+
+def test_example_config_mutt_section_loads_when_uncommented(tmp_path):
+    text = open(os.path.join(REPO, "examples", "config.toml")).read()
+    text = text.replace("#[mutt]", "[mutt]").replace('#export_dir = ', 'export_dir = ')
+    (tmp_path / "config.toml").write_text(text)
+    loaded = config.load(str(tmp_path / "config.toml"))
+    assert loaded.mutt_export_dir == "~/.mutt/smime"

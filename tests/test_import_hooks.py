@@ -40,46 +40,94 @@ def wrapper_bin(tmp_path):
     return bindir
 
 
-def test_notmuch_new_with_the_post_new_hook(bob, people, tmp_path, wrapper_bin):
-    need("notmuch")
-    stranger = pki.CA("Stranger CA").issue("dan@example.net")
-    mails = {
-        "trusted": signed_message(people["alice"], message_id="<t@x>"),
-        "untrusted": signed_message(stranger, message_id="<u@x>"),
-        "bad": signed_message(people["carol"], message_id="<b@x>").replace(b"Signed words", b"Forged words"),
-        "plain": b"From: eve@example.org\nTo: bob@example.org\nMessage-ID: <p@x>\nSubject: hi\n\nplain\n",
-    }
-    maildir = write_maildir(tmp_path / "mail", list(mails.values()))
-    hooks = tmp_path / "hooks"
-    hooks.mkdir()
-    (hooks / "post-new").symlink_to(os.path.join(REPO, "hooks", "notmuch-post-new"))
-    config = tmp_path / "notmuch-config"
-    config.write_text(f"[database]\npath={maildir}\nhook_dir={hooks}\n[new]\ntags=new;unread\n"
-                      "[user]\nname=Bob\nprimary_email=bob@example.org\n")
-    gnupg = tmp_path / "gnupg"
-    gnupg.mkdir(mode=0o700)
-    env = dict(bob.env, NOTMUCH_CONFIG=str(config), GNUPGHOME=str(gnupg),
-               PATH=f"{wrapper_bin}{os.pathsep}{os.environ['PATH']}")
-    try:
-        result = subprocess.run(["notmuch", "new"], capture_output=True, env=env, timeout=120)
+class NotmuchMail:
+    """A maildir with a notmuch configuration whose hook directory holds one post-new hook."""
+
+    def __init__(self, tmp_path, home, wrapper_bin, messages, hook):
+        maildir = write_maildir(tmp_path / "mail", messages)
+        hooks = tmp_path / "hooks"
+        hooks.mkdir()
+        (hooks / "post-new").symlink_to(hook)
+        config = tmp_path / "notmuch-config"
+        config.write_text(f"[database]\npath={maildir}\nhook_dir={hooks}\n[new]\ntags=new;unread\n"
+                          "[user]\nname=Bob\nprimary_email=bob@example.org\n")
+        self.gnupg = tmp_path / "gnupg"
+        self.gnupg.mkdir(mode=0o700)
+        self.env = dict(home.env, NOTMUCH_CONFIG=str(config), GNUPGHOME=str(self.gnupg),
+                        PATH=f"{wrapper_bin}{os.pathsep}{os.environ['PATH']}")
+
+    def run(self, *args):
+        result = subprocess.run(args, capture_output=True, env=self.env, timeout=120)
         assert result.returncode == 0, result.stderr
+        return result
 
-        def ids(query):
-            out = subprocess.run(["notmuch", "search", "--output=messages", query], capture_output=True,
-                                 env=env, check=True).stdout.decode().split()
-            return sorted(i.removeprefix("id:") for i in out)
+    def ids(self, query):
+        out = self.run("notmuch", "search", "--output=messages", query).stdout.decode().split()
+        return sorted(i.removeprefix("id:") for i in out)
 
-        assert ids("tag:smime-signed") == ["b@x", "t@x", "u@x"]
-        assert ids("tag:smime-trusted") == ["t@x"]
-        assert ids("tag:smime-untrusted") == ["u@x"]
-        assert ids("tag:smime-bad") == ["b@x"]
-        assert ids("tag:new") == ["b@x", "p@x", "t@x", "u@x"]  # the hook leaves notmuch's own tags alone
-    finally:
-        subprocess.run(["gpgconf", "--homedir", str(gnupg), "--kill", "all"], capture_output=True)
+    def close(self):
+        subprocess.run(["gpgconf", "--homedir", str(self.gnupg), "--kill", "all"], capture_output=True)
+
+
+@pytest.fixture
+def notmuch_mail(tmp_path, wrapper_bin):
+    need("notmuch")
+    made = []
+
+    def make(home, messages, hook=os.path.join(REPO, "hooks", "notmuch-post-new")):
+        made.append(NotmuchMail(tmp_path, home, wrapper_bin, messages, hook))
+        return made[-1]
+
+    yield make
+    for mail in made:
+        mail.close()
+
+
+def test_notmuch_new_with_the_post_new_hook(bob, people, notmuch_mail):
+    stranger = pki.CA("Stranger CA").issue("dan@example.net")
+    mail = notmuch_mail(bob, [
+        signed_message(people["alice"], message_id="<t@x>"),
+        signed_message(stranger, message_id="<u@x>"),
+        signed_message(people["carol"], message_id="<b@x>").replace(b"Signed words", b"Forged words"),
+        b"From: eve@example.org\nTo: bob@example.org\nMessage-ID: <p@x>\nSubject: hi\n\nplain\n",
+    ])
+    mail.run("notmuch", "new")
+    assert mail.ids("tag:smime-signed") == ["b@x", "t@x", "u@x"]
+    assert mail.ids("tag:smime-trusted") == ["t@x"]
+    assert mail.ids("tag:smime-untrusted") == ["u@x"]
+    assert mail.ids("tag:smime-bad") == ["b@x"]
+    assert mail.ids("tag:new") == ["b@x", "p@x", "t@x", "u@x"]  # the hook leaves notmuch's own tags alone
     listed = json.loads(bob.ok("smime-trust", "list", "--json"))["certificates"]
     assert {e["address"]: e["status"] for e in listed} == {"alice@example.org": "trusted",
                                                            "dan@example.net": "untrusted",
                                                            "bob@example.org": "trusted"}
+
+
+def test_example_post_new_chain_and_saved_searches(bob, people, notmuch_mail, tmp_path):
+    """examples/notmuch: the chained post-new hook imports before the rest clears tag:new, and the
+    saved search finds the untrusted signer; a failing import does not stop the chain."""
+    hook = tmp_path / "post-new"
+    example = open(os.path.join(REPO, "examples", "notmuch", "post-new")).read()
+    hook.write_text(example + "notmuch tag -new -- tag:new\n")  # the user's own work after ours
+    hook.chmod(0o755)
+    stranger = pki.CA("Stranger CA").issue("dan@example.net")
+    mail = notmuch_mail(bob, [signed_message(people["alice"], message_id="<t@x>"),
+                              signed_message(stranger, message_id="<u@x>")], hook=hook)
+    mail.run("sh", os.path.join(REPO, "examples", "notmuch", "saved-searches.sh"))
+    mail.run("notmuch", "new")
+    assert mail.ids("query:smime-untrusted") == ["u@x"]
+    assert mail.ids("tag:new") == []  # the user's part of the chain ran after the import
+    assert mail.ids("query:smime-encrypted") == []
+    bob.ok("smime-trust", "install", "dan@example.net")
+    [dan] = json.loads(bob.ok("smime-trust", "list", "dan@example.net", "--json"))["certificates"]
+    assert dan["status"] == "trusted"
+
+    # a broken smime-import: reported on stderr, the user's part still runs
+    (tmp_path / "mail" / "new" / "later").write_bytes(signed_message(people["carol"], message_id="<c@x>"))
+    (tmp_path / "bin" / "smime-import").write_text("#!/bin/sh\nexit 3\n")
+    result = mail.run("notmuch", "new")
+    assert b"smime-import failed (exit 3)" in result.stderr
+    assert mail.ids("tag:new") == [] and mail.ids("tag:smime-signed") == ["t@x", "u@x"]
 
 
 # --- mutt's key store ----------------------------------------------------------------------------
