@@ -2,7 +2,9 @@
 # Both install what is missing first: Debian packages (as root, or with
 # sudo), a virtualenv in .venv and the project in it (pip install -e .[test];
 # the "compat" editable mode is a plain path entry, which keeps each
-# program's start-up about 10 ms shorter than setuptools' import hook).
+# program's start-up about 10 ms shorter than setuptools' import hook; the
+# library is byte-compiled as pip does for an installed package, since a
+# filter that compiles its modules at every start pays 20 ms for it).
 
 PYTHON ?= python3
 VENV := .venv
@@ -31,6 +33,7 @@ $(BIN)/.installed: setup.cfg pyproject.toml $(wildcard filters/* hooks/* bin/*)
 	$(MAKE) deps
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install -q --config-settings editable_mode=compat -e '.[test]'
+	$(BIN)/python -m compileall -q mailseal mailseal_cli >/dev/null
 	touch $@
 
 venv: $(BIN)/.installed
@@ -40,6 +43,11 @@ test: deps venv
 
 demo: deps venv
 	PATH="$(CURDIR)/$(BIN):$$PATH" sh examples/demo.sh
+
+# mailseal beside openssl cms: filter latency, bulk import, a large message
+bench: deps venv
+	$(BIN)/python -m compileall -q mailseal mailseal_cli >/dev/null
+	$(BIN)/python bench/benchmark.py --json bench/results.json
 
 clean:
 	rm -rf $(VENV) build *.egg-info .pytest_cache
