@@ -4,6 +4,7 @@ Everything here uses cryptography's X.509 API; the CMS layer (mailseal.cms)
 is the only place that parses ASN.1 by hand.
 """
 
+import functools
 import hashlib
 from datetime import datetime, timezone
 
@@ -17,7 +18,10 @@ from .errors import FileProblem
 EMAIL_OID = x509.ObjectIdentifier("1.2.840.113549.1.9.1")
 
 
+@functools.lru_cache(maxsize=256)
 def load_der(der):
+    """A certificate from DER; cached, since a bulk import meets the same
+    senders' certificates again and again (certificates are immutable)."""
     return x509.load_der_x509_certificate(der)
 
 
@@ -31,6 +35,7 @@ def load_many(data, what="the file"):
         raise FileProblem(f"{what} holds no readable certificate ({exc})") from None
 
 
+@functools.lru_cache(maxsize=256)
 def der(cert):
     return cert.public_bytes(serialization.Encoding.DER)
 
@@ -39,6 +44,7 @@ def pem(cert):
     return cert.public_bytes(serialization.Encoding.PEM)
 
 
+@functools.lru_cache(maxsize=256)
 def fingerprint(cert):
     """SHA-256 fingerprint, lower-case hex without separators."""
     return hashlib.sha256(der(cert)).hexdigest()
@@ -48,8 +54,9 @@ def pretty_fingerprint(fp):
     return ":".join(fp[i:i + 2] for i in range(0, len(fp), 2)).upper()
 
 
+@functools.lru_cache(maxsize=256)
 def emails(cert):
-    """Normalised e-mail addresses: rfc822Name SANs, then emailAddress in the DN."""
+    """Normalised e-mail addresses: rfc822Name SANs, then emailAddress in the DN (a tuple)."""
     found = []
     try:
         san = cert.extensions.get_extension_for_class(x509.SubjectAlternativeName).value
@@ -65,7 +72,7 @@ def emails(cert):
         norm = normalize(str(addr))
         if "@" in norm and norm not in out:
             out.append(norm)
-    return out
+    return tuple(out)
 
 
 def common_name(cert):

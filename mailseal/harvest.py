@@ -46,10 +46,26 @@ class Outcome:
 
 def harvest(raw, judge, store, *, message_id=None):
     """Read one message and record what its signature teaches; return an Outcome."""
+    return learn(store, examine(raw, judge), judge, message_id)
+
+
+def examine(raw, judge):
+    """Read and verify a message (raw None: it could not be read): the reading, or an error Outcome.
+
+    Only reads the trust database: a batch examines many messages before
+    it takes the write lock once to learn from them all."""
+    if raw is None:
+        return Outcome("error", reason="cannot be read (moved or deleted meanwhile?)", exit_code=42)
     try:
-        read = reading.read(raw, judge)
+        return reading.read(raw, judge)
     except MailsealError as exc:
         return Outcome("error", reason=exc.one_line(), exit_code=exc.exit_code)
+
+
+def learn(store, read, judge, message_id=None):
+    """Record what an examined message teaches; return its Outcome."""
+    if isinstance(read, Outcome):
+        return read
     verdict = read.verdict
     outcome = Outcome("skipped", verdict=verdict.verdict, reason=verdict.reasons[0] if verdict.reasons else "")
     if read.encrypted_inside or any(layer.kind == "enveloped" for layer in read.layers):
@@ -159,11 +175,61 @@ def run(items, judge, store, after=None):
     """
     summary = Summary()
     for label, message_id, raw in items:
-        if raw is None:
-            outcome = Outcome("error", reason="cannot be read (moved or deleted meanwhile?)", exit_code=42)
-        else:
-            outcome = harvest(raw, judge, store, message_id=message_id)
+        outcome = harvest(raw, judge, store, message_id=message_id)
         summary.add(label, outcome)
         if after is not None:
             after(label, message_id, outcome)
     return summary
+
+
+# -- a first harvest over a whole mailbox, on every core ------------------------------------
+
+_worker = {}  # in a worker process: its own store and judge
+
+
+def run_files(items, config, jobs, after=None, chunk=64):
+    """Harvest every (label, message_id, path) of items in `jobs` worker processes.
+
+    Checking signatures is CPU-bound and independent per message, so a first
+    harvest over a mailbox uses every core; each worker writes through its own
+    connection (SQLite WAL takes one short transaction per message).  Counts
+    and the final state are the same as one process's; after() runs here, in
+    the caller's process, as results come in.  Call it before opening a store
+    in this process: workers are forked.
+    """
+    import multiprocessing
+
+    items = list(items)
+    batches = [items[i:i + chunk] for i in range(0, len(items), chunk)]
+    summary = Summary()
+    context = multiprocessing.get_context("fork")
+    with context.Pool(jobs, initializer=_start_worker, initargs=(config,)) as pool:
+        for results in pool.imap(_harvest_batch, batches):
+            for label, message_id, outcome in results:
+                summary.add(label, outcome)
+                if after is not None:
+                    after(label, message_id, outcome)
+        pool.close()
+        pool.join()
+    return summary
+
+
+def _start_worker(config):
+    from multiprocessing import util
+
+    from .store import Store
+    from .verification import Judge
+
+    store = Store(create=True)
+    _worker.update(store=store, judge=Judge(store, config))
+    util.Finalize(None, store.close, exitpriority=10)
+
+
+def _harvest_batch(batch):
+    """Examine a batch of files, then learn from them in one write transaction."""
+    from .mailboxes import read_or_none
+
+    store, judge = _worker["store"], _worker["judge"]
+    examined = [(label, message_id, examine(read_or_none(path), judge)) for label, message_id, path in batch]
+    with store.transaction():
+        return [(label, message_id, learn(store, read, judge, message_id)) for label, message_id, read in examined]

@@ -77,13 +77,17 @@ class Notmuch:
         except self._notmuch2.NotmuchError as exc:
             raise FileProblem(f"notmuch query {query!r} failed: {exc}") from None
 
-    def messages(self, ids):
+    def paths(self, ids):
+        """(message id, path of one of its files) of each id still in the database."""
         for message_id in ids:
             try:
                 message = self.db.find(message_id)
             except LookupError:
                 continue
-            path = str(message.path)
+            yield message_id, str(message.path)
+
+    def messages(self, ids):
+        for message_id, path in self.paths(ids):
             yield message_id, path, read_or_none(path)
 
     def retag(self, message_id, tags, managed):

@@ -166,7 +166,13 @@ class Store:
 
     @contextmanager
     def transaction(self):
-        """One write transaction (BEGIN IMMEDIATE: writers queue, readers go on)."""
+        """One write transaction (BEGIN IMMEDIATE: writers queue, readers go on).
+
+        Inside another one it adds to that one: a batch can gather many
+        changes into one commit."""
+        if self.conn.in_transaction:
+            yield self.conn
+            return
         with _errors(self.path):
             self.conn.execute("BEGIN IMMEDIATE")
             try:
@@ -190,6 +196,9 @@ class Store:
 
         fp = certs.fingerprint(cert)
         stamp = now_iso()
+        # known already (the usual case in a bulk import): no need to format its names
+        if self.conn.execute("UPDATE certificates SET last_seen = ? WHERE fingerprint = ?", (stamp, fp)).rowcount:
+            return fp
         self.conn.execute(
             "INSERT INTO certificates (fingerprint, der, subject, issuer, serial, not_before, not_after, is_ca,"
             " first_seen, last_seen) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"

@@ -1,5 +1,6 @@
 """smime-import in its settings: notmuch's post-new hook, mutt's key store, concurrency and faults."""
 
+import datetime
 import json
 import os
 import signal
@@ -196,6 +197,30 @@ def test_mutt_store_follows_every_change(alice, people, tmp_path):
 
 
 # --- concurrency and faults ---------------------------------------------------------------------
+
+def test_a_large_batch_on_every_core_ends_as_one_process_would(make_home, crowd, tmp_path):
+    """A maildir of 240 messages is harvested by worker processes; the trust database ends as a
+    single process leaves it, the counts add up, and importing again changes nothing."""
+    ca, people = crowd
+    start = pki.NOW - datetime.timedelta(hours=1)
+    mails = [signed_message(people[i % 40], when=start + datetime.timedelta(seconds=i), message_id=f"<bulk-{i}@x>")
+             for i in reversed(range(240))]  # newest first: later files are older news
+    mails.append(b"From: eve@example.org\nSubject: plain\n\nno signature\n")
+    maildir = write_maildir(tmp_path / "mail", mails)
+    listings = {}
+    for jobs in ("1", "2"):
+        home = make_home("home-" + jobs)
+        home.ok("smime-trust", "install", "--ca", "/dev/stdin", input=ca.pem())
+        summary = imported(home, "--maildir", maildir, "--jobs", jobs)
+        assert summary["messages"] == 241 and summary["skipped"] == 1 and summary["error"] == 0
+        assert summary["imported"] == 40 and summary["verdicts"] == {"trusted": 240, "unsigned": 1}
+        listings[jobs] = json.loads(home.ok("smime-trust", "list", "--json"))
+        again = imported(home, "--maildir", maildir, "--jobs", jobs)
+        assert again["unchanged"] == 240 and again["imported"] == again["updated"] == 0
+    assert listings["1"]["certificates"] == listings["2"]["certificates"]
+    newest = {e["address"]: e["message_id"] for e in listings["2"]["certificates"]}
+    assert newest["user00@example.net"] == "<bulk-200@x>" and len(newest) == 40
+
 
 def test_eight_importers_at_once_lose_nothing(bob, crowd):
     ca, people = crowd

@@ -83,11 +83,11 @@ def read(buf, pos, limit, depth=0):
     return TLV(tag, pos, i, i + length, i + length)
 
 
-def children(buf, tlv, depth=0):
-    """The elements inside a constructed element."""
+def children(buf, tlv, depth=0, count=None):
+    """The elements inside a constructed element (only the first count, if given)."""
     out = []
     pos = tlv.content_start
-    while pos < tlv.content_end:
+    while pos < tlv.content_end and (count is None or len(out) < count):
         child = read(buf, pos, tlv.content_end, depth + 1)
         out.append(child)
         pos = child.end

@@ -16,7 +16,7 @@ from asn1crypto import algos, cms, core
 from asn1crypto import x509 as ax509
 
 from ..errors import DecryptionFailed, MalformedCMS, NotForUs, Unsupported
-from . import DIGESTS, asn1_errors, ber, hash_class
+from . import DIGESTS, asn1_errors, ber, hash_class, same_name
 
 #: content-encryption algorithms we read: name -> (family, key length)
 CIPHERS = {
@@ -145,7 +145,7 @@ def recipients(data, what="the encrypted part"):
 
 def _matches(ref, cert):
     if ref.issuer is not None:
-        return cert.serial_number == ref.serial and cert.issuer == ref.issuer
+        return cert.serial_number == ref.serial and same_name(cert.issuer, ref.issuer)
     if ref.ski is not None:
         return cert.key_identifier == ref.ski
     return False

@@ -7,6 +7,7 @@ not decide trust: that needs the trust database and path validation, which
 live outside this package.
 """
 
+import functools
 import hashlib
 from dataclasses import dataclass, field
 
@@ -14,7 +15,7 @@ from asn1crypto import algos, cms, core
 from asn1crypto import x509 as ax509
 
 from ..errors import MalformedCMS, Unsupported
-from . import DIGESTS, FORBIDDEN_DIGESTS, asn1_errors, ber, hash_class
+from . import DIGESTS, FORBIDDEN_DIGESTS, CertificateIds, asn1_errors, ber, hash_class
 
 #: what our signatures advertise we can decrypt, most preferred first
 CAPABILITIES = ("aes256_gcm", "aes128_gcm", "aes256_cbc", "aes192_cbc", "aes128_cbc")
@@ -90,9 +91,7 @@ def verify(data, detached=None, extra_certs=(), allow_sha1=False, what="the sign
     """
     with asn1_errors(what):
         econtent_type, chunks, certs, signer_infos = _parse(data, what)
-        pool = [(der, ax509.Certificate.load(der)) for der in list(certs) + list(extra_certs)]
-        for _, cert in pool:
-            cert.issuer, cert.serial_number  # parse now
+        pool = [CertificateIds(der) for der in list(certs) + list(extra_certs)]
     embedded = chunks is not None
     if detached is not None:
         chunks = [detached]
@@ -142,13 +141,10 @@ def _check_signer(index, si, digest, econtent_type, pool, allow_sha1, chunks):
 
     attrs = si["signed_attrs"]
     if not isinstance(attrs, core.Void) and len(attrs):
-        values = {}
-        for attr in attrs:
-            name = attr["type"].native
-            if name in values:
-                report.problems.append(f"signed attribute {name} appears more than once")
-                return report
-            values[name] = list(attr["values"])
+        values, duplicate = _attribute_values(attrs.contents)
+        if duplicate:
+            report.problems.append(f"signed attribute {duplicate} appears more than once")
+            return report
         for name in ("content_type", "message_digest"):
             if name not in values:
                 report.problems.append(f"signed attribute {name} is missing")
@@ -156,22 +152,23 @@ def _check_signer(index, si, digest, econtent_type, pool, allow_sha1, chunks):
             if len(values[name]) != 1:
                 report.problems.append(f"signed attribute {name} must have exactly one value")
                 return report
-        if values["content_type"][0].native != econtent_type:
+        content_type = cms.ContentType.load(values["content_type"][0]).native
+        if content_type != econtent_type:
             report.problems.append(
-                f"the content-type attribute ({values['content_type'][0].native}) disagrees with the content ({econtent_type})")
+                f"the content-type attribute ({content_type}) disagrees with the content ({econtent_type})")
             return report
-        if "signing_time" in values and values["signing_time"]:
-            report.signing_time = values["signing_time"][0].chosen.native
-        if "smime_capabilities" in values and values["smime_capabilities"]:
-            report.capabilities = [c["capability_id"].native for c in values["smime_capabilities"][0]]
-        if "encrypt_key_pref" in values and values["encrypt_key_pref"]:
-            pref = values["encrypt_key_pref"][0]
+        if values.get("signing_time"):
+            report.signing_time = cms.Time.load(values["signing_time"][0]).chosen.native
+        if values.get("smime_capabilities"):
+            report.capabilities = list(_capabilities(values["smime_capabilities"][0]))
+        if values.get("encrypt_key_pref"):
+            pref = cms.SMIMEEncryptionKeyPreference.load(values["encrypt_key_pref"][0])
             if pref.name == "issuer_and_serial_number":
                 report.encrypt_key_pref = {"issuer": pref.chosen["issuer"].dump(),
                                            "serial": pref.chosen["serial_number"].native}
             elif pref.name == "recipientKeyId":
                 report.encrypt_key_pref = {"ski": pref.chosen["subjectKeyIdentifier"].native}
-        if values["message_digest"][0].native != computed:
+        if cms.OctetString.load(values["message_digest"][0]).native != computed:
             report.problems.append("the content was altered after signing (message digest does not match)")
             return report
         signed_bytes = b"\x31" + attrs.dump()[1:]
@@ -194,18 +191,58 @@ def _check_signer(index, si, digest, econtent_type, pool, allow_sha1, chunks):
     return report
 
 
+#: the signed attributes mailseal reads, by the DER of their OBJECT IDENTIFIER
+_ATTRIBUTE_OIDS = {
+    bytes.fromhex("06092a864886f70d010903"): "content_type",
+    bytes.fromhex("06092a864886f70d010904"): "message_digest",
+    bytes.fromhex("06092a864886f70d010905"): "signing_time",
+    bytes.fromhex("06092a864886f70d01090f"): "smime_capabilities",
+    bytes.fromhex("060b2a864886f70d010910020b"): "encrypt_key_pref",
+}
+
+
+def _attribute_values(contents):
+    """({name: [value DER]}, name of a repeated attribute or None) of SignedAttributes contents.
+
+    Walked by offsets: asn1crypto's generic parse of every attribute costs
+    more than the signature check, and a bulk import does it per message.
+    """
+    buf = memoryview(contents)
+    values, seen = {}, set()
+    pos = 0
+    while pos < len(buf):
+        attr = ber.read(buf, pos, len(buf))
+        pos = attr.end
+        parts = ber.children(buf, attr)
+        if len(parts) != 2 or parts[0].tag != 0x06 or parts[1].tag != ber.SET:
+            raise MalformedCMS("a signed attribute is malformed")
+        oid = parts[0].raw(buf)
+        if oid in seen:
+            return values, _ATTRIBUTE_OIDS.get(oid) or cms.CMSAttributeType.load(oid).native
+        seen.add(oid)
+        if oid in _ATTRIBUTE_OIDS:
+            values[_ATTRIBUTE_OIDS[oid]] = [v.raw(buf) for v in ber.children(buf, parts[1])]
+    return values, None
+
+
+@functools.lru_cache(maxsize=64)
+def _capabilities(der):
+    """SMIMECapabilities as algorithm names (one sender sends the same list every time)."""
+    return [c["capability_id"].native for c in cms.SMIMECapabilites.load(der)]
+
+
 def _find_cert(sid, pool):
     if sid.name == "issuer_and_serial_number":
         issuer = sid.chosen["issuer"]
         serial = sid.chosen["serial_number"].native
-        for der, cert in pool:
-            if cert.serial_number == serial and cert.issuer == issuer:
-                return der
+        for cert in pool:
+            if cert.serial == serial and cert.names(issuer):
+                return cert.der
     else:
         ski = sid.chosen.native
-        for der, cert in pool:
+        for cert in pool:
             if cert.key_identifier == ski:
-                return der
+                return cert.der
     return None
 
 
