@@ -45,10 +45,80 @@ def to_lf(data):
     return data.replace(CRLF, b"\n")
 
 
+class Lazy:
+    """Chunks made when they are read, whose total size is known beforehand.
+
+    A large part passes through line-ending conversion, encryption and
+    base64 a megabyte at a time instead of as whole copies (a 25 MB
+    attachment would otherwise be held four or five times over).  Reading
+    it again makes the chunks again.  Chunk lists may hold Lazy elements
+    beside bytes: ber.size() counts them by len(), flat() reads them.
+    """
+
+    __slots__ = ("size", "make")
+
+    def __init__(self, size, make):
+        self.size = size
+        self.make = make  # a function returning an iterable of byte chunks
+
+    def __len__(self):
+        return self.size
+
+    def __iter__(self):
+        return iter(self.make())
+
+
+def flat(chunks):
+    """The byte chunks of a chunk list, Lazy elements read in place."""
+    for chunk in chunks:
+        if isinstance(chunk, Lazy):
+            yield from flat(chunk)
+        else:
+            yield chunk
+
+
+def join(chunks):
+    """A chunk list as one bytes object (for small data and tests)."""
+    return b"".join(flat(chunks))
+
+
+_MB = 1 << 20
+
+
+def canonical_region(raw, start, end):
+    """canonical(raw[start:end]) as chunks, without copying a large region whole."""
+    if end - start <= _MB:
+        return [canonical(raw[start:end])]
+    view = memoryview(raw)
+    if raw.find(b"\r", start, end) < 0:
+        def make():
+            for i in range(start, end, _MB):
+                yield bytes(view[i:min(i + _MB, end)]).replace(b"\n", CRLF)
+        return [Lazy(end - start + raw.count(b"\n", start, end), make)]
+    crlf = raw.count(CRLF, start, end)
+    if raw.count(b"\r", start, end) == crlf and raw.count(b"\n", start, end) == crlf:
+        return [view[start:end]]  # canonical already: a view, no copy
+    return [canonical(raw[start:end])]
+
+
+def base64_lazy(chunks, eol=CRLF, width=76):
+    """encode_base64(chunks) made as it is read."""
+    n = sum(len(c) for c in chunks)
+    encoded = 4 * ((n + 2) // 3)
+    size = encoded + len(eol) * ((encoded + width - 1) // width)
+    return Lazy(size, lambda: _base64_lines(chunks, eol, width))
+
+
+def _base64_lines(chunks, eol, width):
+    for block in _blocks(flat(chunks), width // 4 * 3 * 1024):
+        encoded = binascii.b2a_base64(block, newline=False)
+        yield b"".join(encoded[i:i + width] + eol for i in range(0, len(encoded), width))
+
+
 def lf_chunks(chunks, size=1 << 20):
     """CRLF to LF over a sequence of chunks, a megabyte at a time (no whole copy)."""
     carry = b""
-    for chunk in chunks:
+    for chunk in flat(chunks):
         view = memoryview(chunk)
         for i in range(0, len(view), size):
             piece = carry + bytes(view[i:i + size])
@@ -293,22 +363,23 @@ def _parse_header_block(raw, strict):
     return headers, body_start
 
 
-def split_multipart(body, boundary, offset=0):
+def split_multipart(body, boundary, offset=0, end=None):
     """Cut a multipart body at its delimiter lines (RFC 2046 section 5.1.1).
 
     Returns ([(start, end), ...], closed).  A part runs from just after its
     delimiter line's line ending up to, not including, the line ending that
     precedes the next delimiter.  Bytes are never copied or altered.  With
     offset, the body starts at that position of `body` (offsets stay
-    relative to `body`).
+    relative to `body`); with end, it stops there.
     """
+    limit = len(body) if end is None else end
     marker = b"--" + boundary
     spans = []
     start = None
     closed = False
     pos = offset
     while True:
-        i = body.find(marker, pos)
+        i = body.find(marker, pos, limit)
         if i < 0:
             break
         if i > offset and body[i - 1:i] != b"\n":
@@ -324,7 +395,7 @@ def split_multipart(body, boundary, offset=0):
             line_end = j + 2
         elif body[j:j + 1] == b"\n":
             line_end = j + 1
-        elif j >= len(body):
+        elif j >= limit:
             line_end = j
         else:
             pos = i + 1  # "--boundary" followed by more text: not a delimiter
@@ -345,7 +416,7 @@ def split_multipart(body, boundary, offset=0):
         pos = line_end
     if start is not None and not closed:
         # no closing delimiter (truncated message): keep what we have
-        spans.append((start, len(body)))
+        spans.append((start, limit))
     if not spans:
         raise NotAMessage(f"multipart body has no part delimited by boundary {boundary.decode('utf-8', 'replace')!r}")
     return spans, closed
@@ -371,7 +442,7 @@ def decode_base64(data):
 def _blocks(chunks, size):
     """Re-cut a sequence of chunks into blocks of exactly size bytes (the last shorter)."""
     pending = bytearray()
-    for chunk in chunks:
+    for chunk in flat(chunks):
         view = memoryview(chunk)
         pos = 0
         if pending:
@@ -438,7 +509,7 @@ def boundary_for(chunks):
     while True:
         boundary = "=-mailseal-" + os.urandom(12).hex()
         marker = boundary.encode()
-        if not any(marker in c for c in chunks):
+        if not any(marker in c for c in flat(chunks)):
             return boundary
 
 
@@ -473,41 +544,70 @@ def prepare(entity, armour=False, fields=None):
     armour (before a clear signature, which relays must not touch) unsafe
     text becomes quoted-printable.  Multiparts and message/rfc822 are
     handled part by part; bytes already safe are only re-ended.  The result
-    is a list of byte chunks (a large part is never copied into one whole).
+    is a chunk list whose large parts are Lazy: nothing large is copied whole.
     """
+    return _prepare(entity, entity.raw, entity.body_start, len(entity.raw), armour, fields)
+
+
+def _part_at(raw, begin, end, depth):
+    """(Entity holding only the header of the part raw[begin:end], where its body starts in raw).
+
+    The part's body is not copied: for a 25 MB attachment, parsing its
+    header should not cost 25 MB."""
+    blank = [i for i in (raw.find(b"\n\n", begin, end), raw.find(b"\n\r\n", begin, end)) if i >= 0]
+    if raw.startswith(b"\n", begin) or raw.startswith(b"\r\n", begin) or not blank:
+        part = Entity(raw[begin:end], strict=False, depth=depth)  # no header, or no body: small or rare
+        return part, begin + part.body_start, part
+    head_end = min(blank) + (2 if raw[min(blank) + 1:min(blank) + 2] == b"\n" else 3)
+    part = Entity(raw[begin:head_end], strict=False, depth=depth)
+    if part.body_start == 0:  # its "header" is not one: all of it is body
+        part = Entity(raw[begin:end], strict=False, depth=depth)
+        return part, begin, part
+    return part, begin + part.body_start, None
+
+
+def _prepare(entity, raw, start, end, armour, fields):
+    """prepare() for the entity whose header is `entity` and whose body is raw[start:end]."""
     if entity.depth > MAX_DEPTH:
         raise LimitExceeded(f"MIME nesting deeper than {MAX_DEPTH} levels")
     fields = [h.raw for h in entity.headers] if fields is None else fields
-    raw, start = entity.raw, entity.body_start
     ctype, cte = entity.ctype, entity.transfer_encoding
     boundary = entity.param("boundary")
     if entity.is_multipart and boundary:
         try:
-            spans, _ = split_multipart(raw, boundary.encode("utf-8", "surrogateescape"), start)
+            spans, _ = split_multipart(raw, boundary.encode("utf-8", "surrogateescape"), start, end)
         except NotAMessage:
             spans = None
         if spans is not None:
             out = [header_block(fields) + CRLF]
             prev = start
-            for begin, end in spans:
-                out.append(canonical(raw[prev:begin]))
-                out += prepare(Entity(raw[begin:end], strict=False, depth=entity.depth + 1), armour)
-                prev = end
-            out.append(canonical(raw[prev:]))
+            for begin, stop in spans:
+                out += canonical_region(raw, prev, begin)
+                out += _prepare_part(raw, begin, stop, entity.depth + 1, armour)
+                prev = stop
+            out += canonical_region(raw, prev, end)
             return out
     if ctype == "message/rfc822" and cte in ("7bit", "8bit", "binary"):
-        inner = Entity(raw[start:], strict=False, depth=entity.depth + 1)
-        return [header_block(fields) + CRLF, *prepare(inner, armour)]
+        return [header_block(fields) + CRLF, *_prepare_part(raw, start, end, entity.depth + 1, armour)]
     if cte in ("8bit", "binary") and not ctype.startswith("text/") and not ctype.startswith("message/"):
         fields = [f for f in fields if not f.lower().startswith(b"content-transfer-encoding")]
         return [header_block(fields + [b"Content-Transfer-Encoding: base64\r\n"]) + CRLF,
-                encode_base64(memoryview(raw)[start:])]
-    text = canonical(raw[start:])
-    if armour and cte not in ("base64", "quoted-printable") and needs_armour(text):
-        fields = [f for f in fields if not f.lower().startswith(b"content-transfer-encoding")]
-        return [header_block(fields + [b"Content-Transfer-Encoding: quoted-printable\r\n"]) + CRLF,
-                encode_qp(text)]
-    return [header_block(fields) + CRLF, text]
+                base64_lazy([memoryview(raw)[start:end]])]
+    if armour and cte not in ("base64", "quoted-printable"):
+        text = canonical(raw[start:end])
+        if needs_armour(text):
+            fields = [f for f in fields if not f.lower().startswith(b"content-transfer-encoding")]
+            return [header_block(fields + [b"Content-Transfer-Encoding: quoted-printable\r\n"]) + CRLF,
+                    encode_qp(text)]
+        return [header_block(fields) + CRLF, text]
+    return [header_block(fields) + CRLF, *canonical_region(raw, start, end)]
+
+
+def _prepare_part(raw, begin, end, depth, armour):
+    part, body_start, whole = _part_at(raw, begin, end, depth)
+    if whole is not None:
+        return _prepare(whole, whole.raw, whole.body_start, len(whole.raw), armour, None)
+    return _prepare(part, raw, body_start, end, armour, None)
 
 
 def _ensure_eol(raw):
@@ -528,7 +628,7 @@ def smime_part(smime_type, der, name="smime.p7m"):
     head = (f"Content-Type: application/pkcs7-mime; smime-type={smime_type}; name=\"{name}\"\r\n"
             "Content-Transfer-Encoding: base64\r\n"
             f"Content-Disposition: attachment; filename=\"{name}\"\r\n\r\n").encode()
-    return [head, encode_base64(der)]
+    return [head, base64_lazy(der if isinstance(der, (list, tuple)) else [der])]
 
 
 def assemble(outer_fields, entity, eol=CRLF):
@@ -574,6 +674,6 @@ def parse_date(value):
 
 def parse_message(raw):
     """Parse a whole message; empty or header-less input is NotAMessage."""
-    if not raw or not raw.strip():
+    if not raw or raw.isspace():  # (strip() would copy a large message)
         raise NotAMessage("input is empty")
     return Entity(raw, strict=True)

@@ -129,8 +129,10 @@ class Program(cli.Application):
     @staticmethod
     def write(data):
         """Write bytes, or a sequence of byte chunks, to stdout."""
+        from mailseal.mime import flat
+
         out = sys.stdout.buffer
-        for chunk in ([data] if isinstance(data, (bytes, bytearray)) else data):
+        for chunk in ([data] if isinstance(data, (bytes, bytearray)) else flat(data)):
             out.write(chunk)
         out.flush()
 

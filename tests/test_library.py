@@ -39,6 +39,38 @@ def test_lf_chunks_handles_crlf_split_between_chunks():
     assert b"".join(mime.lf_chunks(chunks, size=3)) == b"one\ntwo\nthree\n"
 
 
+@pytest.mark.parametrize("size", [0, 1, 2, 3, 56, 57, 58, 3 * 1024 * 57, 3 * 1024 * 57 + 1, 200_001])
+def test_lazy_base64_announces_its_exact_size(size):
+    data = os.urandom(size)
+    lazy = mime.base64_lazy([data[:size // 3], data[size // 3:]])
+    made = mime.join([lazy])
+    assert len(lazy) == len(made) and made == bytes(mime.encode_base64(data))
+    assert mime.join([lazy]) == made  # reading it again makes the same chunks
+
+
+@pytest.mark.parametrize("body", [b"line\n" * 400_000, b"line\r\n" * 400_000, b"a\rb\n" * 400_000, b"x" * 3_000_000])
+def test_canonical_region_of_a_large_body(body):
+    raw = b"head\n\n" + body + b"tail"
+    chunks = mime.canonical_region(raw, 6, 6 + len(body))
+    assert mime.join(chunks) == mime.canonical(body) and ber.size(chunks) == len(mime.canonical(body))
+
+
+def test_prepare_of_a_large_multipart_keeps_parts_apart():
+    """A nested multipart without its closing delimiter ends where its part ends, and the large
+    attachment comes out as the whole-copy version did."""
+    attachment = (b"QUJD" * 19 + b"\n") * 40_000
+    raw = (b"From: a@example.org\nContent-Type: multipart/mixed; boundary=out\n\n--out\n"
+           b"Content-Type: multipart/alternative; boundary=in\n\n--in\nContent-Type: text/plain\n\nhi\n"
+           b"--out\nContent-Type: application/octet-stream\nContent-Transfer-Encoding: base64\n\n"
+           + attachment + b"--out--\n")
+    _, inner = mime.split_outer_inner(mime.parse_message(raw))
+    made = mime.join(inner)
+    assert ber.size(inner) == len(made)
+    assert made.count(b"--out\r\n") == 2 and made.endswith(attachment.replace(b"\n", b"\r\n") + b"--out--\r\n")
+    spans, closed = mime.split_multipart(raw, b"in", raw.index(b"--in"), raw.index(b"\n--out\nContent-Type: app"))
+    assert not closed and raw[spans[0][0]:spans[0][1]].endswith(b"hi")
+
+
 def test_parse_params():
     ctype, params = mime.parse_params('multipart/signed; protocol="application/pkcs7-signature"; MICALG=sha-256;'
                                       ' boundary="a;b\\"c"')

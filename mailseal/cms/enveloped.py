@@ -271,7 +271,7 @@ def _cbc_decrypt(family, key, iv, chunks):
     if not 1 <= pad <= block or plain[-pad:] != bytes([pad]) * pad:
         raise DecryptionFailed("the content does not decrypt (bad padding): the message was altered or the key is wrong")
     del plain[-pad:]
-    return bytes(plain)
+    return plain  # a bytearray: copying 25 MB into bytes would only raise the peak
 
 
 def _gcm_decrypt(key, nonce, tag, chunks, aad):
@@ -287,7 +287,7 @@ def _gcm_decrypt(key, nonce, tag, chunks, aad):
         raise DecryptionFailed("the authentication tag does not match: the message was altered; nothing was decrypted") from None
     except ValueError as exc:
         raise DecryptionFailed(f"the authenticated content cannot be decrypted ({exc})") from None
-    return bytes(plain)
+    return plain
 
 
 def encrypt(content, recipient_certs, cipher="aes256_cbc"):
@@ -301,6 +301,8 @@ def encrypt(content, recipient_certs, cipher="aes256_cbc"):
     from cryptography import x509
     from cryptography.hazmat.primitives.asymmetric import padding, rsa
     from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
+
+    from ..mime import Lazy, flat
 
     if cipher not in WRITE_CIPHERS:
         raise Unsupported(f"encrypting with {cipher} is not supported (choose one of {', '.join(WRITE_CIPHERS)})")
@@ -321,11 +323,18 @@ def encrypt(content, recipient_certs, cipher="aes256_cbc"):
         })}))
     chunks = content if isinstance(content, (list, tuple)) else [content]
     recipient_infos = cms.RecipientInfos(infos).dump()
+    size = ber.size(chunks)
     if family == "aes-cbc":
         iv = os.urandom(16)
-        pad = 16 - ber.size(chunks) % 16
-        encryptor = Cipher(algorithms.AES(cek), modes.CBC(iv)).encryptor()
-        ciphertext = [encryptor.update(c) for c in chunks] + [encryptor.update(bytes([pad]) * pad), encryptor.finalize()]
+        pad = 16 - size % 16
+
+        def cbc():  # encrypted as it is written out, a chunk at a time
+            encryptor = Cipher(algorithms.AES(cek), modes.CBC(iv)).encryptor()
+            for chunk in flat(chunks):
+                yield encryptor.update(chunk)
+            yield encryptor.update(bytes([pad]) * pad) + encryptor.finalize()
+
+        ciphertext = [Lazy(size + pad, cbc)]
         algorithm = algos.EncryptionAlgorithm({"algorithm": cipher, "parameters": iv}).dump()
         envelope = ber.tlv(ber.SEQUENCE, [
             core.Integer(0).dump(), recipient_infos,
@@ -333,13 +342,21 @@ def encrypt(content, recipient_certs, cipher="aes256_cbc"):
         ])
         return ber.tlv(ber.SEQUENCE, [cms.ContentType("enveloped_data").dump(), *ber.tlv(0xA0, envelope)])
     nonce = os.urandom(12)
-    encryptor = Cipher(algorithms.AES(cek), modes.GCM(nonce)).encryptor()
-    ciphertext = [encryptor.update(c) for c in chunks] + [encryptor.finalize()]
+    tag = []
+
+    def gcm():  # the tag element after the ciphertext is read once this has run
+        encryptor = Cipher(algorithms.AES(cek), modes.GCM(nonce)).encryptor()
+        for chunk in flat(chunks):
+            yield encryptor.update(chunk)
+        yield encryptor.finalize()
+        tag[:] = [encryptor.tag]
+
+    ciphertext = [Lazy(size, gcm)]
     params = _GcmParams({"aes_nonce": nonce, "aes_icvlen": 16})
     algorithm = algos.EncryptionAlgorithm({"algorithm": cipher, "parameters": core.Any.load(params.dump())}).dump()
     envelope = ber.tlv(ber.SEQUENCE, [
         core.Integer(0).dump(), recipient_infos,
         *ber.tlv(ber.SEQUENCE, [cms.ContentType("data").dump(), algorithm, *ber.tlv(0x80, ciphertext)]),
-        *ber.tlv(ber.OCTET_STRING, [encryptor.tag]),
+        *ber.tlv(ber.OCTET_STRING, [Lazy(16, lambda: tag)]),
     ])
     return ber.tlv(ber.SEQUENCE, [cms.ContentType("authenticated_enveloped_data").dump(), *ber.tlv(0xA0, envelope)])

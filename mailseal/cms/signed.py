@@ -302,8 +302,10 @@ def _check_signature(cert_der, si, digest_name, data):
 
 
 def _digest(name, chunks):
+    from ..mime import flat
+
     h = hashlib.new(name)
-    for chunk in chunks:
+    for chunk in flat(chunks):
         h.update(chunk)
     return h.digest()
 
