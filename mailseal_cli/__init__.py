@@ -7,7 +7,6 @@ usage errors to stderr (never stdout: it may be a message stream) with exit
 code 64, and formats --help with an example and the exit codes.
 """
 
-import json
 import os
 import sys
 
@@ -106,6 +105,8 @@ class Program(cli.Application):
             if blocked:
                 report["blocked"] = [{"address": a, "reason": r} for a, r in blocked]
             if self.JSON_TO_STDERR:
+                import json
+
                 print(json.dumps(report, ensure_ascii=False), file=sys.stderr)
             else:
                 self.print_json(report)
@@ -138,6 +139,8 @@ class Program(cli.Application):
 
     @staticmethod
     def print_json(obj):
+        import json
+
         sys.stdout.write(json.dumps(obj, indent=2, ensure_ascii=False, default=str) + "\n")
         sys.stdout.flush()
 
