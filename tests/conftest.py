@@ -89,6 +89,15 @@ class Home:
         with open(self.config, "w") as handle:
             handle.write(text)
 
+    def corrupt_database(self, garbage):
+        """Overwrite trust.db (and drop its WAL files) with garbage."""
+        db = os.path.join(self.path, "trust.db")
+        for suffix in ("-wal", "-shm"):
+            if os.path.exists(db + suffix):
+                os.unlink(db + suffix)
+        with open(db, "wb") as handle:
+            handle.write(garbage)
+
 
 @pytest.fixture
 def home(tmp_path):

@@ -215,12 +215,7 @@ def test_locked_database(alice, tmp_path):
 
 
 def test_corrupt_database(alice):
-    db = os.path.join(alice.path, "trust.db")
-    for suffix in ("-wal", "-shm"):
-        if os.path.exists(db + suffix):
-            os.unlink(db + suffix)
-    with open(db, "wb") as handle:
-        handle.write(b"this is not an SQLite database" * 100)
+    alice.corrupt_database(b"this is not an SQLite database" * 100)
     for program in ("smime-verify", "smime-encrypt"):
         result = alice.run(program, input=message())
         assert result.returncode == 40

@@ -294,12 +294,7 @@ def test_import_killed_halfway_leaves_the_database_consistent(bob, crowd, tmp_pa
 @pytest.mark.parametrize("program,args", [("smime-import", ()), ("smime-trust", ("list",)),
                                           ("smime-trust", ("status", "a@example.org"))])
 def test_corrupt_database_is_a_clear_error(alice, program, args):
-    db = os.path.join(alice.path, "trust.db")
-    for suffix in ("-wal", "-shm"):
-        if os.path.exists(db + suffix):
-            os.unlink(db + suffix)
-    with open(db, "wb") as handle:
-        handle.write(b"garbage " * 512)
+    alice.corrupt_database(b"garbage " * 512)
     result = alice.run(program, *args, input=signed_message(pki.CA().issue("x@example.org")))
     assert result.returncode == 40
     assert b"corrupt" in result.stderr and b"Traceback" not in result.stderr
