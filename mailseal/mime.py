@@ -9,6 +9,7 @@ bytes its signer hashed.
 """
 
 import binascii
+import itertools
 import os
 import re
 
@@ -634,13 +635,32 @@ def smime_part(smime_type, der, name="smime.p7m"):
 def assemble(outer_fields, entity, eol=CRLF):
     """A whole message as chunks: outer header fields, MIME-Version, the entity.
 
-    entity is bytes or a list of chunks (CRLF).  The output uses `eol` line
-    endings, the input's own convention (converted a megabyte at a time as
-    the chunks are consumed); write the chunks in order, or b"".join() them.
+    entity is bytes, a chunk list, or an iterator of chunks (CRLF) made
+    while the output is written.  The output uses `eol` line endings, the
+    input's own convention (converted a megabyte at a time as the chunks
+    are consumed); write the chunks in order, or join() them.
     """
-    chunks = [header_block(outer_fields) + b"MIME-Version: 1.0\r\n"]
-    chunks += entity if isinstance(entity, (list, tuple)) else [entity]
+    head = header_block(outer_fields) + b"MIME-Version: 1.0\r\n"
+    if isinstance(entity, (bytes, bytearray, memoryview)):
+        chunks = [head, entity]
+    elif isinstance(entity, (list, tuple)):
+        chunks = [head, *entity]
+    else:
+        chunks = itertools.chain([head], entity)
     return chunks if eol == CRLF else lf_chunks(chunks)
+
+
+def crlf_chunks(chunks):
+    """canonical() over a sequence of chunks, one at a time (a CR at a chunk's end waits for the next)."""
+    carry = b""
+    for chunk in flat(chunks):
+        piece = carry + bytes(chunk)
+        carry = b""
+        if piece.endswith(b"\r"):
+            carry, piece = b"\r", piece[:-1]
+        yield canonical(piece)
+    if carry:
+        yield CRLF
 
 
 _MONTHS = {m: i for i, m in enumerate("jan feb mar apr may jun jul aug sep oct nov dec".split(), 1)}

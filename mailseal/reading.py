@@ -9,6 +9,7 @@ below an unsigned container (a mailing-list footer, a forwarded message)
 are checked too but never make the message as a whole signed.
 """
 
+import itertools
 from dataclasses import dataclass, field
 
 from . import mime
@@ -228,20 +229,81 @@ def _peel_encryption(entity, candidates):
     from .cms import enveloped
 
     decrypted = enveloped.decrypt(entity.decoded_body(), candidates)
-    content = mime.canonical(decrypted.content)
-    inner = mime.Entity(content, strict=False, depth=entity.depth + 1)
-    if not inner.headers:
-        # some senders (openssl cms without -text) encrypt bare text; random
-        # bytes from a tampered key would not be text, so refuse those
-        try:
-            content.decode("utf-8")
-        except UnicodeDecodeError:
-            raise DecryptionFailed("the decrypted data is neither a MIME entity nor text:"
-                                   " the message was altered or the key is wrong") from None
-        decrypted.notes.append("the decrypted content had no MIME header; it is shown as plain text")
-        inner = mime.Entity(b"Content-Type: text/plain; charset=utf-8\r\n\r\n" + content, strict=False,
-                            depth=entity.depth + 1)
+    inner = _decrypted_entity(mime.canonical(decrypted.content), decrypted, entity.depth + 1)
     return Layer("enveloped", "", decrypted=decrypted), inner
+
+
+def _decrypted_entity(content, decrypted, depth):
+    """The entity a decryption gave: its content, or bare text given a text/plain header."""
+    inner = mime.Entity(content, strict=False, depth=depth)
+    if inner.headers:
+        return inner
+    # some senders (openssl cms without -text) encrypt bare text; random
+    # bytes from a tampered key would not be text, so refuse those
+    try:
+        content.decode("utf-8")
+    except UnicodeDecodeError:
+        raise DecryptionFailed("the decrypted data is neither a MIME entity nor text:"
+                               " the message was altered or the key is wrong") from None
+    decrypted.notes.append("the decrypted content had no MIME header; it is shown as plain text")
+    return mime.Entity(b"Content-Type: text/plain; charset=utf-8\r\n\r\n" + content, strict=False, depth=depth)
+
+
+def open_encrypted(handle, piece=1 << 20):
+    """Read a message from handle; if its outermost layer is encrypted (base64), decode as it reads.
+
+    Returns (root, der): root an Entity of the message's header alone and
+    der the encrypted part's CMS data, the base64 text never held whole;
+    or (None, raw) with the whole message as bytes when it is anything else.
+    """
+    head = bytearray()
+    end = -1
+    while end < 0:
+        chunk = handle.read(piece)
+        if not chunk:
+            return None, bytes(head)
+        head += chunk
+        found = [i for i in (head.find(b"\n\n"), head.find(b"\n\r\n")) if i >= 0]
+        if found:
+            end = min(found) + (2 if head[min(found) + 1] == 0x0A else 3)
+    try:
+        root = mime.parse_message(bytes(head[:end]))
+    except MailsealError:
+        root = None
+    if root is None or smime_kind(root) != "enveloped" or root.transfer_encoding != "base64":
+        return None, bytes(head) + handle.read()
+    der, carry = bytearray(), bytes(head[end:])
+    del head
+    while True:
+        chunk = handle.read(piece)
+        text = (carry + chunk).translate(None, b" \t\r\n")
+        usable = len(text) if not chunk else len(text) // 4 * 4
+        der += mime.decode_base64(text[:usable])
+        carry = text[usable:]
+        if not chunk:
+            return root, der
+
+
+def decrypt_stream(root, der, candidates):
+    """For a plain decryption: (Decrypted, the output message as chunks made while it is written).
+
+    root and der come from open_encrypted().  The plaintext is made a
+    megabyte at a time after every check has passed (see
+    mailseal.cms.enveloped.decrypt_stream), so a large message is never
+    held twice.  An inner signature stays in place, to be verified later.
+    """
+    from .cms import enveloped
+
+    outer = [h for h in root.headers if not mime.is_content_header(h) and h.lname != "mime-version"]
+    decrypted, chunks = enveloped.decrypt_stream(der, candidates)
+    first = next(chunks, b"")
+    head = mime.Entity(bytes(first[:1 << 16]), strict=False)
+    if not head.headers or (head.body_start == len(head.raw) and len(first) > len(head.raw)):
+        # no MIME header (or one longer than we looked at): the whole way
+        inner = _decrypted_entity(mime.canonical(b"".join([first, *chunks])), decrypted, 1)
+        return decrypted, mime.assemble(outer, mime.canonical(inner.raw), root.eol)
+    body = itertools.chain([first], chunks)
+    return decrypted, mime.assemble(outer, body if root.eol != mime.CRLF else mime.crlf_chunks(body), root.eol)
 
 
 def _search_parts(entity, path, judge, reading):

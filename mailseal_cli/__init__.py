@@ -7,6 +7,7 @@ usage errors to stderr (never stdout: it may be a message stream) with exit
 code 64, and formats --help with an example and the exit codes.
 """
 
+import contextlib
 import os
 import sys
 
@@ -115,17 +116,28 @@ class Program(cli.Application):
 
     def read_input(self, path=None):
         """The message: from path, or from stdin."""
+        with self.open_input(path) as handle:
+            return handle.read()
+
+    @contextlib.contextmanager
+    def open_input(self, path=None):
+        """The message as a binary file: path, or stdin."""
         from mailseal.errors import FileProblem
 
         if path and path != "-":
             try:
-                with open(path, "rb") as handle:
-                    return handle.read()
+                handle = open(path, "rb")
             except OSError as exc:
                 raise FileProblem(f"cannot read {path}: {exc.strerror}") from None
+            with handle:
+                try:
+                    yield handle
+                except OSError as exc:
+                    raise FileProblem(f"cannot read {path}: {exc.strerror}") from None
+            return
         if getattr(self, "passphrase_fd", None) == 0:
             raise UsageError("--passphrase-fd 0 reads the passphrase from stdin, so give the message as a FILE")
-        return sys.stdin.buffer.read()
+        yield sys.stdin.buffer
 
     @staticmethod
     def write(data):

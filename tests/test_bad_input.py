@@ -153,6 +153,43 @@ def test_forged_gcm_tag_releases_nothing(alice, bob):
     assert ok.returncode == 0 and b"the plan stands" in ok.stdout
 
 
+def test_forged_gcm_tag_on_a_large_message_releases_nothing(alice, bob):
+    """Decryption writes as it decrypts, so the tag is checked in a first pass over all of it."""
+    msg = big_message(3 * 1024 * 1024)
+    encrypted = alice.ok("smime-encrypt", "--cipher", "aes256-gcm", input=msg)
+    head, body = encrypted.split(b"\n\n", 1)
+    der = bytearray(base64.b64decode(body))
+    der[-1] ^= 0x01
+    result = bob.run("smime-decrypt", "--passphrase-file", bob.passfile,
+                     input=head + b"\n\n" + base64.encodebytes(bytes(der)))
+    assert result.returncode == 23 and result.stdout == b""
+
+
+def test_truncated_large_encryption_is_a_clear_error(alice, bob):
+    encrypted = alice.ok("smime-encrypt", input=big_message(2 * 1024 * 1024))
+    for cut in (len(encrypted) // 2, len(encrypted) - 7):
+        result = bob.run("smime-decrypt", "--passphrase-file", bob.passfile, input=encrypted[:cut])
+        assert result.returncode in (11, 12) and result.stdout == b"", result.stderr
+        assert b"Traceback" not in result.stderr
+
+
+def test_crlf_message_decrypts_to_crlf(alice, bob):
+    msg = message().replace(b"\n", b"\r\n")
+    encrypted = alice.ok("smime-encrypt", input=msg)
+    assert b"\r\n" in encrypted
+    plain = bob.ok("smime-decrypt", "--passphrase-file", bob.passfile, input=encrypted)
+    assert plain.endswith(msg.split(b"\r\n\r\n", 1)[1]) and b"\n" not in plain.replace(b"\r\n", b"")
+    assert plain.startswith(b"From: Alice <alice@example.org>\r\n")
+
+
+def test_bare_text_from_openssl_gets_a_text_header(people, bob, tmp_path):
+    """openssl cms -encrypt without -text encrypts text with no MIME header."""
+    der = peers.OpenSSL(tmp_path).encrypt(b"just words\r\n", people["bob"], options=("-outform", "DER"))
+    encrypted = peers.wrap_der(der, b"enveloped-data")
+    plain = bob.ok("smime-decrypt", "--passphrase-file", bob.passfile, input=encrypted)
+    assert b"Content-Type: text/plain; charset=utf-8" in plain and plain.endswith(b"just words\r\n")
+
+
 def test_multipart_signed_without_signature_part(alice):
     msg = (b"From: alice@example.org\nContent-Type: multipart/signed; protocol=\"application/pkcs7-signature\";"
            b" micalg=sha-256; boundary=b1\n\n--b1\nContent-Type: text/plain\n\nhi\n--b1--\n")
@@ -290,9 +327,14 @@ def test_25_megabyte_attachment(alice, bob):
                                    input=encrypted.stdout)
     assert decrypted.returncode == 0, decrypted.stderr  # trusted
     assert decrypted.stdout == msg  # every byte back, line endings included
+    plain, plain_rss = _peak_rss(bob, "smime-decrypt", "--passphrase-file", bob.passfile, input=encrypted.stdout)
+    assert plain.returncode == 0, plain.stderr
+    assert msg[msg.index(b"--zz\nContent-Type: application/octet-stream"):] in plain.stdout  # signature kept
     # peak memory beyond the interpreter's own: encrypting streams (the input, once, and
-    # megabyte pieces); decrypting holds the input, the CMS data and the plaintext
+    # megabyte pieces); decrypting decodes as it reads and decrypts as it writes (the CMS
+    # data, once); verifying needs the input, the CMS data and the plaintext at once
     assert enc_rss - small_rss < 1.5 * len(msg), (enc_rss, small_rss, len(msg))
+    assert plain_rss - small_rss < 1.5 * len(msg), (plain_rss, small_rss, len(msg))
     assert dec_rss - small_rss < 4 * len(msg), (dec_rss, small_rss, len(msg))
 
 

@@ -158,6 +158,58 @@ def decrypt(data, candidates, what="the encrypted part"):
     private key (it may ask for a passphrase, so it is called only for a
     certificate the message is really encrypted to).
     """
+    opened = _open(data, candidates, what)
+    if opened.family == "aes-gcm":
+        opened.info.content = _gcm_decrypt(opened.cek, opened.iv, opened.env.mac, opened.env.chunks, opened.env.aad)
+    else:
+        opened.info.content = _cbc_decrypt(opened.family, opened.cek, opened.iv, opened.env.chunks)
+    return opened.info
+
+
+def decrypt_stream(data, candidates, what="the encrypted part", piece=1 << 20):
+    """decrypt(), with the plaintext as a generator of chunks instead of one buffer.
+
+    Everything that can fail is checked before this returns: the key, the
+    GCM tag (a first pass decrypts into a scratch buffer and keeps nothing)
+    and the CBC padding (its last block decrypts on its own).  So the chunks
+    are released only after authentication, and a large message is never
+    held as plaintext whole.  The Decrypted it returns has content None.
+    """
+    opened = _open(data, candidates, what)
+    env = opened.env
+    chunks = [c[i:i + piece] for c in env.chunks for i in range(0, len(c), piece)]
+    if opened.family == "aes-gcm":
+        scratch = bytearray(piece + 32)
+        _gcm_decrypt(opened.cek, opened.iv, env.mac, chunks, env.aad, into=scratch)
+        make = _gcm_decryptor(opened.cek, opened.iv, env.mac, env.aad)
+        keep = ber.size(chunks)
+    else:
+        keep = ber.size(chunks) - _cbc_padding(opened.family, opened.cek, opened.iv, chunks)
+        make = _cbc_decryptor(opened.family, opened.cek, opened.iv)
+
+    def plaintext():
+        decryptor, left = make(), keep
+        for chunk in chunks:
+            out = decryptor.update(chunk)[:left]
+            left -= len(out)
+            if out:
+                yield out
+        decryptor.finalize()
+
+    return opened.info, plaintext()
+
+
+@dataclass
+class _Opened:
+    env: object
+    info: Decrypted  # without content yet
+    family: str
+    cek: bytes
+    iv: bytes  # the IV, or the GCM nonce
+
+
+def _open(data, candidates, what):
+    """Find our RecipientInfo, unwrap the content key and check the cipher's parameters."""
     with asn1_errors(what):
         env = _parse(data, what)
         refs = _refs(env.recipient_infos)
@@ -195,11 +247,10 @@ def decrypt(data, candidates, what="the encrypted part"):
             raise Unsupported("AES-GCM inside plain enveloped-data is not supported")
         with asn1_errors(what):
             params = _GcmParams.load(env.algorithm["parameters"].dump())
-            nonce = params["aes_nonce"].native
+            iv = params["aes_nonce"].native
             tag_len = params["aes_icvlen"].native
         if len(env.mac) != tag_len:
             raise DecryptionFailed("the authentication tag has the wrong length: the message was altered")
-        content = _gcm_decrypt(cek, nonce, env.mac, env.chunks, env.aad)
         authenticated = True
     else:
         with asn1_errors(what):
@@ -208,9 +259,13 @@ def decrypt(data, candidates, what="the encrypted part"):
             raise Unsupported(f"{cipher_name} inside authenticated-enveloped-data is not an AEAD cipher")
         if family == "3des-cbc":
             notes.append("encrypted with the obsolete 3DES cipher")
-        content = _cbc_decrypt(family, cek, iv, env.chunks)
+        block = 8 if family == "3des-cbc" else 16
+        total = ber.size(env.chunks)
+        if not isinstance(iv, bytes) or len(iv) != block or total % block or not total:
+            raise DecryptionFailed("the ciphertext or its IV has the wrong length: the message is truncated or altered")
         authenticated = False
-    return Decrypted(content, env.content_type, cipher_name, authenticated, transport, cert_der, len(refs), notes)
+    info = Decrypted(None, env.content_type, cipher_name, authenticated, transport, cert_der, len(refs), notes)
+    return _Opened(env, info, family, cek, iv)
 
 
 def _unwrap_ktri(info, private_key):
@@ -239,8 +294,17 @@ def _unwrap_ktri(info, private_key):
         raise DecryptionFailed("the content key does not decrypt with your key: the message was altered") from None
 
 
-def _run_cipher(cipher, chunks):
-    """Run a decryptor over chunks into one buffer (no intermediate copies)."""
+def _run_cipher(cipher, chunks, into=None):
+    """Run a decryptor over chunks into one buffer (no intermediate copies).
+
+    With into (a scratch buffer as large as the largest chunk plus a block),
+    every chunk's output overwrites the last: nothing is kept."""
+    if into is not None:
+        scratch = memoryview(into)
+        for chunk in chunks:
+            cipher.update_into(chunk, scratch)
+        scratch.release()
+        return None
     total = sum(len(c) for c in chunks)
     out = bytearray(total + 32)
     view = memoryview(out)
@@ -252,36 +316,63 @@ def _run_cipher(cipher, chunks):
     return out
 
 
-def _cbc_decrypt(family, key, iv, chunks):
+def _cbc_decryptor(family, key, iv):
+    """A function making a fresh CBC decryptor for key and iv (no padding removal)."""
     from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
 
     if family == "3des-cbc":
         from cryptography.hazmat.decrepit.ciphers.algorithms import TripleDES
 
-        algorithm, block = TripleDES(key), 8
+        algorithm = TripleDES(key)
     else:
-        algorithm, block = algorithms.AES(key), 16
-    total = sum(len(c) for c in chunks)
-    if not isinstance(iv, bytes) or len(iv) != block or total % block or not total:
-        raise DecryptionFailed("the ciphertext or its IV has the wrong length: the message is truncated or altered")
-    decryptor = Cipher(algorithm, modes.CBC(iv)).decryptor()
+        algorithm = algorithms.AES(key)
+    return lambda: Cipher(algorithm, modes.CBC(iv)).decryptor()
+
+
+def _cbc_padding(family, key, iv, chunks):
+    """The length of the CBC padding, from the last block alone (its IV is the block before)."""
+    block = 8 if family == "3des-cbc" else 16
+    tail = b""
+    for chunk in reversed(chunks):  # the last two blocks, without joining a large ciphertext
+        tail = bytes(chunk[-(2 * block - len(tail)):]) + tail
+        if len(tail) == 2 * block:
+            break
+    if len(tail) < 2 * block:
+        tail = iv + tail
+    last = _cbc_decryptor(family, key, tail[:block])().update(tail[block:])
+    pad = last[-1]
+    if not 1 <= pad <= block or last[-pad:] != bytes([pad]) * pad:
+        raise DecryptionFailed("the content does not decrypt (bad padding): the message was altered or the key is wrong")
+    return pad
+
+
+def _cbc_decrypt(family, key, iv, chunks):
+    pad = _cbc_padding(family, key, iv, chunks)
+    decryptor = _cbc_decryptor(family, key, iv)()
     plain = _run_cipher(decryptor, chunks)
     decryptor.finalize()
-    pad = plain[-1]
-    if not 1 <= pad <= block or plain[-pad:] != bytes([pad]) * pad:
-        raise DecryptionFailed("the content does not decrypt (bad padding): the message was altered or the key is wrong")
     del plain[-pad:]
     return plain  # a bytearray: copying 25 MB into bytes would only raise the peak
 
 
-def _gcm_decrypt(key, nonce, tag, chunks, aad):
-    from cryptography.exceptions import InvalidTag
+def _gcm_decryptor(key, nonce, tag, aad):
+    """A function making a fresh GCM decryptor that checks tag at finalize()."""
     from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
 
-    try:
+    def make():
         decryptor = Cipher(algorithms.AES(key), modes.GCM(nonce, tag, min_tag_length=len(tag))).decryptor()
         decryptor.authenticate_additional_data(aad)
-        plain = _run_cipher(decryptor, chunks)
+        return decryptor
+    return make
+
+
+def _gcm_decrypt(key, nonce, tag, chunks, aad, into=None):
+    """The plaintext, once the tag is checked (with into: only the check)."""
+    from cryptography.exceptions import InvalidTag
+
+    try:
+        decryptor = _gcm_decryptor(key, nonce, tag, aad)()
+        plain = _run_cipher(decryptor, chunks, into)
         decryptor.finalize()  # checks the tag; nothing is returned before this
     except InvalidTag:
         raise DecryptionFailed("the authentication tag does not match: the message was altered; nothing was decrypted") from None
