@@ -61,7 +61,9 @@ def validate(leaf, intermediates, anchors, moment):
         result = verifier.verify(leaf, pool)
     except VerificationError as exc:
         found = _explain(str(exc), leaf)
-        if found.expired and moment != _now():
+        if found.expired and abs((moment - _now()).total_seconds()) < 300:
+            found.reason = "a certificate in its chain is not valid now (expired or not yet valid)"
+        elif found.expired:
             # not valid then: is it a validity problem at all, or another CA?
             later = validate(leaf, intermediates, anchors, _now())
             if not later.ok and not later.expired:

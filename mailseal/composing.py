@@ -64,11 +64,14 @@ def recipients(message):
     return header_addresses(message, "To", "Cc", "Bcc")
 
 
-def resolve(view, addresses):
-    """({address: certificate}, [(address, reason)]) for encryption (see mailseal.trust)."""
+def resolve(view, addresses, directories=()):
+    """({address: certificate}, [(address, reason)]) for encryption (see mailseal.trust),
+    asking the directories (mailseal.directory) as their order says."""
+    from .directory import encryption_target
+
     found, blocked = {}, []
     for address in addresses:
-        cert, reason = view.encryption_target(address)
+        cert, reason, _ = encryption_target(view, directories, address)
         if cert is None:
             blocked.append((address, reason))
         else:
@@ -88,7 +91,8 @@ def encrypt_message(raw, store, config, passphrase, *, sign=False, selector=None
         raise RecipientsBlocked([("(none)", "the message has no To, Cc or Bcc recipient")])
     from .trust import TrustView
 
-    found, blocked = resolve(TrustView(store, config), addresses)
+    found, blocked = resolve(TrustView(store, config), addresses,
+                             config.directories(from_addrs[0] if from_addrs else None) if config else ())
     own = None
     if from_addrs:
         own, reason = identity.for_encrypting_to_self(store, from_addrs[0])

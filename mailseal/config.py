@@ -28,6 +28,36 @@ class Account:
 
 
 @dataclass
+class Directory:
+    """An account's LDAP directory ([accounts.NAME.directory]): where colleagues' certificates are."""
+
+    account: str
+    url: str
+    base: str
+    bind_dn: str = None  # none: an anonymous bind
+    password: str = None
+    password_command: str = None
+    filter: str = "(mail=%s)"  # %s: the address, escaped (RFC 4515)
+    attributes: list = field(default_factory=lambda: ["userCertificate;binary", "userSMIMECertificate"])
+    starttls: bool = False
+    ca_file: str = None  # CA certificates for ldaps:// and StartTLS (else the system's)
+    timeout: float = 10.0  # seconds, for connecting and for each answer
+    order: str = "local-first"  # or "directory-first"
+    cache_hours: float = 24.0  # how long an answer is believed
+
+    @property
+    def key(self):
+        return f"{self.url} {self.base}"
+
+
+_DIRECTORY_TYPES = {
+    "url": str, "base": str, "bind_dn": str, "password": str, "password_command": str, "filter": str,
+    "attributes": list, "starttls": bool, "ca_file": str, "timeout": (int, float), "order": str,
+    "cache_hours": (int, float),
+}
+
+
+@dataclass
 class Config:
     path: str
     accounts: list = field(default_factory=list)
@@ -35,6 +65,13 @@ class Config:
     system_anchors: bool = False
     system_bundle: str = SYSTEM_BUNDLE
     mutt_export_dir: str = None  # [mutt] export_dir: keep mutt's key store in sync
+
+    def directories(self, sender=None):
+        """The directories to ask: the sending account's, or (no sender) every account's."""
+        if sender is not None:
+            account = self.account_for(sender)
+            return [account.directory] if account and account.directory else []
+        return [a.directory for a in self.accounts if a.directory]
 
     def account_for(self, address):
         """The account whose addresses include address, or None."""
@@ -118,8 +155,34 @@ def load(path=None):
             if not isinstance(value, _ACCOUNT_TYPES[key]):
                 _fail(path, text, key, f"accounts.{name}.{key} must be a {_ACCOUNT_TYPES[key].__name__}")
             setattr(account, key, value)
+        if account.directory is not None:
+            account.directory = _directory(path, text, name, account.directory)
         if not all(isinstance(a, str) for a in account.addresses):
             _fail(path, text, "addresses", f"accounts.{name}.addresses must be a list of strings")
         account.addresses = [normalize(a) for a in account.addresses]
         config.accounts.append(account)
     return config
+
+
+def _directory(path, text, name, table):
+    where = f"accounts.{name}.directory"
+    for key, value in table.items():
+        if key not in _DIRECTORY_TYPES:
+            _fail(path, text, key, f"unknown setting {where}.{key} (known: {', '.join(_DIRECTORY_TYPES)})")
+        if not isinstance(value, _DIRECTORY_TYPES[key]) or isinstance(value, bool) is not (_DIRECTORY_TYPES[key] is bool):
+            _fail(path, text, key, f"{where}.{key} has the wrong type")
+    for key in ("url", "base"):
+        if key not in table:
+            _fail(path, text, where, f"{where} needs {key}")
+    directory = Directory(name, **table)
+    if not directory.url.startswith(("ldap://", "ldaps://")):
+        _fail(path, text, "url", f"{where}.url must start with ldap:// or ldaps://")
+    if directory.filter.count("%s") < 1 or not directory.filter.startswith("("):
+        _fail(path, text, "filter", f"{where}.filter must be an LDAP filter with %s for the address, like (mail=%s)")
+    if directory.order not in ("local-first", "directory-first"):
+        _fail(path, text, "order", f"{where}.order must be local-first or directory-first")
+    if not directory.attributes or not all(isinstance(a, str) for a in directory.attributes):
+        _fail(path, text, "attributes", f"{where}.attributes must be a list of attribute names")
+    if directory.password and directory.password_command:
+        _fail(path, text, "password_command", f"{where}: give password or password_command, not both")
+    return directory

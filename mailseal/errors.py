@@ -141,6 +141,13 @@ class LimitExceeded(MailsealError):
     kind = "limit"
 
 
+class DirectoryUnavailable(MailsealError):
+    """The directory (LDAP) could not be searched: down, too slow, refused the credentials."""
+
+    exit_code = 45
+    kind = "directory"
+
+
 USAGE_EXIT = 64
 
 #: (code, meaning) for --help texts and README.md
@@ -161,6 +168,7 @@ ERROR_EXITS = [
     (FileProblem.exit_code, "a file cannot be read or written"),
     (LimitExceeded.exit_code, "the input exceeds a safety limit"),
     (NotFound.exit_code, "the certificate or address is not on record"),
+    (DirectoryUnavailable.exit_code, "the directory (LDAP) cannot be searched"),
     (USAGE_EXIT, "wrong command-line usage"),
     (70, "internal error (a bug: please report it)"),
 ]

@@ -17,7 +17,7 @@ from datetime import datetime, timezone
 from . import paths
 from .errors import DatabaseError
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 
 
 def busy_timeout_ms():
@@ -77,6 +77,18 @@ MIGRATIONS = {
         address TEXT,
         fingerprint TEXT,
         detail TEXT
+    );
+    """,
+    2: """
+    -- what a directory (LDAP) answered for an address, until when to believe it
+    CREATE TABLE directory_lookups (
+        address TEXT NOT NULL,
+        directory TEXT NOT NULL,               -- its URL and base DN
+        looked_up TEXT NOT NULL,
+        expires TEXT NOT NULL,
+        fingerprints TEXT NOT NULL,            -- JSON list: the certificates it held
+        problems TEXT,                         -- JSON list: what it held that was unreadable
+        PRIMARY KEY (address, directory)
     );
     """,
 }
@@ -338,6 +350,32 @@ class Store:
     def identity_rows(self):
         return self.query("SELECT i.*, c.der FROM identities i JOIN certificates c ON c.fingerprint = i.fingerprint"
                           " ORDER BY c.not_before DESC")
+
+    # -- directory lookups ----------------------------------------------
+
+    def directory_lookup(self, address, directory):
+        rows = self.query("SELECT * FROM directory_lookups WHERE address = ? AND directory = ?", (address, directory))
+        if not rows:
+            return None
+        row = rows[0]
+        row["fingerprints"] = json.loads(row["fingerprints"])
+        row["problems"] = json.loads(row["problems"]) if row["problems"] else []
+        return row
+
+    def record_directory_lookup(self, address, directory, fingerprints, problems, expires):
+        """Remember a directory's answer; its certificates no longer in it lose their
+        directory binding (unless you removed them: that decision stays).  Inside a transaction."""
+        stamp = now_iso()
+        previous = self.directory_lookup(address, directory)
+        for fp in (previous["fingerprints"] if previous else []):
+            if fp not in fingerprints:
+                self.conn.execute("DELETE FROM bindings WHERE address = ? AND fingerprint = ? AND source = 'directory'"
+                                  " AND state = 'seen'", (address, fp))
+        self.conn.execute(
+            "INSERT INTO directory_lookups (address, directory, looked_up, expires, fingerprints, problems)"
+            " VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (address, directory) DO UPDATE SET looked_up = excluded.looked_up,"
+            " expires = excluded.expires, fingerprints = excluded.fingerprints, problems = excluded.problems",
+            (address, directory, stamp, _iso(expires), json.dumps(fingerprints), json.dumps(problems)))
 
     # -- events ---------------------------------------------------------
 

@@ -132,6 +132,8 @@ class TrustView:
             status, reason = "trusted", "your own identity"
         elif explicit:
             status, reason = "trusted", f"installed by you on {min(r['first_seen'] for r in explicit)[:10]}"
+        elif address not in certs.emails(cert):
+            status, reason = "untrusted", f"the certificate does not carry the address {address}"
         else:
             validation = self.validate(cert)
             if validation.ok:
@@ -142,10 +144,14 @@ class TrustView:
         problem = certs.unusable_for(cert, "encrypt", self.now)
         return Standing(address, fp, cert, status, reason, sources, rows, evidence, problem)
 
-    def encryption_target(self, address):
-        """(certificate, None) to encrypt to address, or (None, why not)."""
+    def encryption_target(self, address, prefer=None):
+        """(certificate, None) to encrypt to address, or (None, why not).
+
+        prefer: a source ('directory') whose usable certificates go first."""
         standings = self.standings(address)
         usable = [s for s in standings if s.usable]
+        if prefer:
+            usable.sort(key=lambda s: prefer not in s.sources)  # stable: newest first within each group
         if usable:
             chosen = usable[0]
             preferred = chosen.encrypt_key_pref
@@ -161,6 +167,8 @@ class TrustView:
         live = [s for s in standings if s.status == "untrusted"]
         if live:
             s = live[0]
+            if s.problem:  # expired, or not for encryption: trusting it would not help
+                return None, f"its certificate ({s.fingerprint[:16]}): {s.problem}"
             return None, (f"its certificate ({s.fingerprint[:16]}) is not trusted: {s.reason}"
                           f" (trust it with 'smime-trust install {address}')")
         return None, "its certificate was removed by you (smime-trust install to trust it again)"
@@ -290,12 +298,17 @@ def pick(store, view, selector, for_install=False):
     return standings[0].cert
 
 
-def status(view, addresses):
-    """[{address, ok, fingerprint|reason}] for each recipient: can mail to it be encrypted?"""
+def status(view, addresses, directories=()):
+    """[{address, ok, fingerprint|reason}] for each recipient: can mail to it be encrypted?
+    (the directories are asked as for sending: see mailseal.directory)"""
+    from .directory import encryption_target
+
     out = []
     for address in addresses:
-        cert, reason = view.encryption_target(normalize(address))
+        cert, reason, answers = encryption_target(view, directories, normalize(address))
         entry = {"address": normalize(address), "ok": cert is not None}
+        if answers:
+            entry["directory"] = [a.to_json() for a in answers]
         if cert is not None:
             entry.update(fingerprint_sha256=certs.fingerprint(cert), subject=cert.subject.rfc4514_string(),
                          not_after=certs.not_after(cert).isoformat())

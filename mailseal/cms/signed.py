@@ -81,6 +81,12 @@ def _parse(data, what):
     return econtent_type, chunks, certs, signer_infos
 
 
+def certificates_only(data, what="the certificate bundle"):
+    """The certificates (DER) of a SignedData used as a bundle (PKCS#7 certs-only)."""
+    with asn1_errors(what):
+        return _parse(data, what)[2]
+
+
 def verify(data, detached=None, extra_certs=(), allow_sha1=False, what="the signature"):
     """Check a DER/BER SignedData over `detached` bytes or its own content.
 
