@@ -13,6 +13,10 @@ def test_example_config_loads():
     assert work.name == "work" and work.passphrase_command == "pass show mail/smime"
     assert loaded.account_for("me@example.net").name == "private"
     assert loaded.account_for("stranger@example.com") is None
+    [directory] = loaded.directories()
+    assert directory.url == "ldaps://ldap.example.org" and directory.filter == "(mail=%s)"
+    assert directory.order == "local-first" and directory.bind_dn is None
+    assert loaded.directories("me@example.net") == [] and loaded.directories("me@example.org") == [directory]
 
 
 def test_example_config_mutt_section_loads_when_uncommented(tmp_path):
