@@ -9,9 +9,11 @@
 PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
-# peers and clients the tests drive, the headers notmuch2 builds against
+# peers and clients the tests drive, the headers notmuch2 and python-ldap build
+# against, the LDAP server the directory tests start
 APT_PACKAGES := openssl gpgsm gpg-agent libnss3-tools notmuch libnotmuch-dev \
-                tmux neomutt mutt aerc time python3-venv ca-certificates
+                tmux neomutt mutt aerc time python3-venv ca-certificates \
+                libldap2-dev libsasl2-dev slapd ldap-utils gcc python3-dev
 
 .PHONY: all deps venv test demo bench clean
 
