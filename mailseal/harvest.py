@@ -70,6 +70,7 @@ def learn(store, read, judge, message_id=None):
     outcome = Outcome("skipped", verdict=verdict.verdict, reason=verdict.reasons[0] if verdict.reasons else "")
     if read.encrypted_inside or any(layer.kind == "enveloped" for layer in read.layers):
         outcome.tags.add("smime-encrypted")
+        store.remember_encrypted(message_id or read.root.get("Message-ID"))  # replies follow it
     if read.signatures:
         outcome.tags.add("smime-signed")
         outcome.tags |= VERDICT_TAGS[verdict.verdict]

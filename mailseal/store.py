@@ -17,7 +17,7 @@ from datetime import datetime, timezone
 from . import paths
 from .errors import DatabaseError
 
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 
 
 def busy_timeout_ms():
@@ -89,6 +89,13 @@ MIGRATIONS = {
         fingerprints TEXT NOT NULL,            -- JSON list: the certificates it held
         problems TEXT,                         -- JSON list: what it held that was unreadable
         PRIMARY KEY (address, directory)
+    );
+    """,
+    3: """
+    -- messages that arrived encrypted (their Message-ID), so that a reply is encrypted too
+    CREATE TABLE encrypted_messages (
+        message_id TEXT PRIMARY KEY,           -- as in the header, angle brackets included
+        seen TEXT NOT NULL
     );
     """,
 }
@@ -376,6 +383,25 @@ class Store:
             " VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (address, directory) DO UPDATE SET looked_up = excluded.looked_up,"
             " expires = excluded.expires, fingerprints = excluded.fingerprints, problems = excluded.problems",
             (address, directory, stamp, _iso(expires), json.dumps(fingerprints), json.dumps(problems)))
+
+    # -- messages that came encrypted -----------------------------------
+
+    def remember_encrypted(self, message_id):
+        """Record that the message with this Message-ID arrived encrypted (idempotent)."""
+        if not message_id:
+            return
+        with self.transaction():
+            self.conn.execute("INSERT INTO encrypted_messages (message_id, seen) VALUES (?, ?)"
+                              " ON CONFLICT (message_id) DO NOTHING", (message_id.strip(), now_iso()))
+
+    def was_encrypted(self, message_ids):
+        """Which of these Message-IDs arrived encrypted, as far as mailseal saw."""
+        ids = [m.strip() for m in message_ids if m]
+        if not ids:
+            return []
+        marks = ", ".join("?" * len(ids))
+        return [r["message_id"] for r in self.query(
+            f"SELECT message_id FROM encrypted_messages WHERE message_id IN ({marks})", ids)]
 
     # -- events ---------------------------------------------------------
 
