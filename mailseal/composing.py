@@ -79,29 +79,39 @@ def resolve(view, addresses, directories=()):
     return found, blocked
 
 
-def encrypt_message(raw, store, config, passphrase, *, sign=False, selector=None, opaque=False,
-                    digest="sha256", cipher="aes256_cbc", extra_recipients=()):
-    """Encrypt (optionally sign first) a message to its recipients and sender."""
-    from .cms import enveloped
-
-    message = mime.parse_message(raw)
-    from_addrs = header_addresses(message, "From")
-    addresses = recipients(message) + [a for a in extra_recipients if a not in recipients(message)]
-    if not addresses:
-        raise RecipientsBlocked([("(none)", "the message has no To, Cc or Bcc recipient")])
+def encryption_targets(store, config, sender, addresses):
+    """([certificate] for addresses, the sender's own identity); RecipientsBlocked naming each
+    address (and the sender) that cannot be encrypted to, and why."""
     from .trust import TrustView
 
-    found, blocked = resolve(TrustView(store, config), addresses,
-                             config.directories(from_addrs[0] if from_addrs else None) if config else ())
+    if not addresses:
+        raise RecipientsBlocked([("(none)", "the message has no To, Cc or Bcc recipient")])
+    found, blocked = resolve(TrustView(store, config), addresses, config.directories(sender) if config else ())
     own = None
-    if from_addrs:
-        own, reason = identity.for_encrypting_to_self(store, from_addrs[0])
+    if sender:
+        own, reason = identity.for_encrypting_to_self(store, sender)
         if own is None:
-            blocked.append((f"{from_addrs[0]} (you)", f"cannot encrypt a copy to yourself: {reason}"))
+            blocked.append((f"{sender} (you)", f"cannot encrypt a copy to yourself: {reason}"))
     else:
         blocked.append(("(sender)", "the message has no From address, so no copy can be encrypted to you"))
     if blocked:
         raise RecipientsBlocked(blocked)
+    return list(found.values()), own
+
+
+def encrypt_message(raw, store, config, passphrase, *, sign=False, selector=None, opaque=False,
+                    digest="sha256", cipher="aes256_cbc", extra_recipients=(), to=None):
+    """Encrypt (optionally sign first) a message to its recipients and sender.
+
+    to: encrypt to exactly these addresses (and the sender), whatever the
+    header says (smime-sendmail sends each Bcc recipient a copy of its own)."""
+    from .cms import enveloped
+
+    message = mime.parse_message(raw)
+    from_addrs = header_addresses(message, "From")
+    if to is None:
+        to = recipients(message) + [a for a in extra_recipients if a not in recipients(message)]
+    found, own = encryption_targets(store, config, from_addrs[0] if from_addrs else None, to)
     outer, inner = mime.split_outer_inner(message, armour=sign and not opaque)
     if sign:
         ident, account = signer_for(store, config, message, selector)
@@ -109,7 +119,7 @@ def encrypt_message(raw, store, config, passphrase, *, sign=False, selector=None
         inner = sign_entity(inner, key, ident, opaque=opaque, digest=digest)
 
     targets = []
-    for cert in list(found.values()) + [own.cert]:
+    for cert in found + [own.cert]:
         der = certs.der(cert)
         if der not in targets:
             targets.append(der)

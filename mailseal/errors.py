@@ -148,6 +148,13 @@ class DirectoryUnavailable(MailsealError):
     kind = "directory"
 
 
+class SendFailed(MailsealError):
+    """The real sendmail refused or failed; its own message is passed on."""
+
+    exit_code = 46
+    kind = "send"
+
+
 USAGE_EXIT = 64
 
 #: (code, meaning) for --help texts and README.md
@@ -169,6 +176,7 @@ ERROR_EXITS = [
     (LimitExceeded.exit_code, "the input exceeds a safety limit"),
     (NotFound.exit_code, "the certificate or address is not on record"),
     (DirectoryUnavailable.exit_code, "the directory (LDAP) cannot be searched"),
+    (SendFailed.exit_code, "the real sendmail failed (smime-sendmail)"),
     (USAGE_EXIT, "wrong command-line usage"),
     (70, "internal error (a bug: please report it)"),
 ]
