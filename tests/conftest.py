@@ -15,14 +15,10 @@ TB = os.path.join(DATA, "thunderbird", "mailnews", "test", "data", "smime")
 TB_INTEROP = os.path.join(DATA, "thunderbird", "mailnews", "test", "data", "smime-interop")
 TB_MANUAL = os.path.join(DATA, "thunderbird", "mailnews", "test", "data", "smime-manual")
 TB_BROWSER = os.path.join(DATA, "thunderbird", "mail", "test", "browser", "smime", "data")
-PROGRAMS = {
-    "smime-sign": os.path.join(REPO, "filters", "smime-sign"),
-    "smime-encrypt": os.path.join(REPO, "filters", "smime-encrypt"),
-    "smime-decrypt": os.path.join(REPO, "filters", "smime-decrypt"),
-    "smime-verify": os.path.join(REPO, "filters", "smime-verify"),
-    "smime-trust": os.path.join(REPO, "bin", "smime-trust"),
-    "smime-import": os.path.join(REPO, "hooks", "smime-import"),
-}
+#: every program of the checkout (filters/, bin/, hooks/), by name
+PROGRAMS = {name: os.path.join(REPO, folder, name) for folder in ("filters", "bin", "hooks")
+            for name in sorted(os.listdir(os.path.join(REPO, folder)))
+            if os.access(os.path.join(REPO, folder, name), os.X_OK)}
 
 
 def tb(name):

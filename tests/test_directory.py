@@ -302,3 +302,29 @@ def test_ldaps_and_starttls(alice, ca, tmp_path):
         assert result.returncode == 45 and found[0]["error"]
     finally:
         server.close()
+
+
+def test_smime_sendmail_finds_recipients_in_the_directory(alice, org, staff, tmp_path):
+    """Sending encrypted through smime-sendmail asks the account's directory; when the directory
+    cannot be asked nothing is sent."""
+    from tests.test_sendmail import Stub
+
+    outbox = tmp_path / "outbox"
+    outbox.mkdir()
+    stub = Stub(str(outbox))
+    alice.write_config(directory_config(org).replace('addresses = ["alice@example.org"]\n',
+                                                     'addresses = ["alice@example.org"]\nencrypt_by_default = true\n'))
+    result = alice.run("smime-sendmail", "--sendmail", stub.path, "--passphrase-file", alice.passfile,
+                       "dora@example.org", input=message(to="dora@example.org"))
+    assert result.returncode == 0, result.stderr
+    [(_, sent)] = stub.sent()
+    ok, plain, err = peers.OpenSSL(tmp_path).decrypt(sent, staff["dora"])
+    assert ok, err
+    from tests.ldap_server import free_port
+
+    alice.write_config(directory_config(org, url=f"ldap://127.0.0.1:{free_port()}").replace(
+        'addresses = ["alice@example.org"]\n', 'addresses = ["alice@example.org"]\nencrypt_by_default = true\n'))
+    result = alice.run("smime-sendmail", "--sendmail", stub.path, "--passphrase-file", alice.passfile,
+                       "hal@example.org", input=message(to="hal@example.org"))
+    assert result.returncode == 30 and b"could not be asked: cannot be reached" in result.stderr
+    assert len(stub.sent()) == 1  # nothing more was handed to sendmail
