@@ -18,6 +18,9 @@ def new_key(kind="rsa"):
         return rsa.generate_private_key(public_exponent=65537, key_size=2048)
     if kind == "ec":
         return ec.generate_private_key(ec.SECP256R1())
+    curves = {"ec-p384": ec.SECP384R1, "ec-p521": ec.SECP521R1}
+    if kind in curves:
+        return ec.generate_private_key(curves[kind]())
     raise ValueError(kind)
 
 

@@ -268,10 +268,14 @@ def test_legacy_3des_content_is_read_with_a_warning(fran):
     assert b"3DES" in result.stderr
 
 
-@pytest.mark.parametrize("name", ["fran-ec_ossl-aes128-sha256.env", "fran-ec_ossl-aes256-sha512.env"])
-def test_ecdh_is_unsupported_with_a_clear_error(home, tmp_path, name):
+@pytest.mark.parametrize("name,scheme", [("fran-ec_ossl-aes128-sha256.env", "sha256kdf-aes128_wrap"),
+                                         ("fran-ec_ossl-aes256-sha512.env", "sha512kdf-aes256_wrap")])
+def test_openssl_ecdh_messages_decrypt(home, tmp_path, name, scheme):
+    """ECDH key agreement (P-384, the X9.63 KDF with SHA-256 or SHA-512, AES key wrap), made by OpenSSL."""
     (tmp_path / "pass").write_text("nss\n")
     home.ok("smime-trust", "identity", "import", "--passphrase-file", tmp_path / "pass", tb("Fran-ec.p12"))
-    result = home.run("smime-decrypt", "--passphrase-file", tmp_path / "pass", input=read(tb(name)))
-    assert result.returncode == 13 and result.stdout == b""
-    assert b"ECDH key agreement" in result.stderr and b"not supported" in result.stderr
+    result = home.run("smime-decrypt", "--verify", "--json", "--passphrase-file", tmp_path / "pass",
+                      input=read(tb(name)))
+    assert b"This is a test message to Fran." in result.stdout, result.stderr
+    report = json.loads(result.stderr)
+    assert report["decryption"]["key_transport"] == "ecdh-" + scheme

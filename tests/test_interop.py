@@ -133,6 +133,39 @@ def test_encrypted_decrypts_with_openssl_for_recipient_and_sender(alice, people,
     assert not ok  # carol is not a recipient
 
 
+@pytest.mark.parametrize("kind", ["ec", "ec-p384", "ec-p521"])
+@pytest.mark.parametrize("cipher", ["aes256-cbc", "aes128-gcm"])
+def test_encrypted_to_ec_recipients_decrypts_with_openssl(alice, ca, openssl, tmp_path, kind, cipher):
+    """ECDH key agreement (RFC 5753) to an EC certificate, read by openssl cms."""
+    dana = ca.issue("dana@example.org", kind=kind)
+    alice.install(dana.cert_pem(), tmp_path, "dana.pem")
+    encrypted = alice.ok("smime-encrypt", "--cipher", cipher, input=message(to="dana@example.org"))
+    ok, plain, err = openssl.decrypt(encrypted, dana)
+    assert ok, err
+    assert b"the plan stands" in plain
+    printed = peers.sh(openssl.bin, "cms", "-cmsout", "-print", "-inform", "DER", "-in",
+                       openssl.path("e.der", peers.body_der(encrypted))).stdout.decode()
+    assert "dhSinglePass-stdDH-sha" in printed and "id-aes" in printed
+
+
+@pytest.mark.parametrize("kind", ["ec", "ec-p384"])
+def test_openssl_ecdh_to_an_ec_identity_decrypts(home, ca, tmp_path, openssl, kind):
+    """openssl encrypts to an EC identity of ours (its default: the SHA-1 X9.63 KDF); mailseal
+    decrypts, and mail from mailseal to that identity round-trips."""
+    erin = ca.issue("erin@example.org", kind=kind)
+    home.import_identity(erin, tmp_path)
+    home.install(ca.pem(), tmp_path, "ca.pem", ca=True)
+    der = openssl.encrypt(message(frm="x@example.org", to="erin@example.org"), erin,
+                          options=("-aes256", "-outform", "DER"))
+    plain = home.ok("smime-decrypt", "--passphrase-file", home.passfile,
+                    input=peers.wrap_der(der, b"enveloped-data"))
+    assert b"the plan stands" in plain
+    mine = home.ok("smime-encrypt", "--sign", "--passphrase-file", home.passfile,
+                   input=message(frm="erin@example.org", to="erin@example.org"))
+    result = home.run("smime-decrypt", "--verify", "--passphrase-file", home.passfile, input=mine)
+    assert result.returncode == 0 and b"the plan stands" in result.stdout, result.stderr
+
+
 def test_encrypted_uses_aes256_cbc(alice, openssl):
     der = peers.body_der(alice.ok("smime-encrypt", input=message()))
     printed = peers.sh(openssl.bin, "cms", "-cmsout", "-print", "-inform", "DER",

@@ -131,7 +131,7 @@ def _refs(recipient_infos):
                     ref = RecipientRef("kari", rid.chosen["issuer"], rid.chosen["serial_number"].native)
                 else:
                     ref = RecipientRef("kari", ski=rid.chosen["subject_key_identifier"].native)
-                out.append((ref, ri.chosen))
+                out.append((ref, (ri.chosen, rek["encrypted_key"].native)))
         else:
             out.append((RecipientRef(ri.name), ri.chosen))
     return out
@@ -236,8 +236,10 @@ def _open(data, candidates, what):
     with asn1_errors(what):
         if ref.kind == "ktri":
             transport, cek = _unwrap_ktri(info, private_key)
+        elif ref.kind == "kari":
+            transport, cek = _unwrap_kari(*info, private_key)
         else:
-            raise Unsupported(f"{ref.kind.upper()} recipient info (ECDH key agreement) is not supported yet")
+            raise Unsupported(f"{ref.kind.upper()} recipient info is not supported")
     family, key_len = CIPHERS[cipher_name]
     if len(cek) != key_len:
         raise DecryptionFailed("the content key does not fit the cipher: the message was altered or the key is wrong")
@@ -266,6 +268,94 @@ def _open(data, candidates, what):
         authenticated = False
     info = Decrypted(None, env.content_type, cipher_name, authenticated, transport, cert_der, len(refs), notes)
     return _Opened(env, info, family, cek, iv)
+
+
+#: ECDH key agreement schemes (RFC 5753, RFC 8418 for the names): OID -> X9.63 KDF hash
+_ECDH_SCHEMES = {
+    "1.3.133.16.840.63.0.2": "sha1", "1.3.132.1.11.0": "sha224", "1.3.132.1.11.1": "sha256",
+    "1.3.132.1.11.2": "sha384", "1.3.132.1.11.3": "sha512",
+    # the cofactor variants: the same for the prime curves, whose cofactor is 1
+    "1.3.133.16.840.63.0.3": "sha1", "1.3.132.1.14.0": "sha224", "1.3.132.1.14.1": "sha256",
+    "1.3.132.1.14.2": "sha384", "1.3.132.1.14.3": "sha512",
+}
+#: what we write, by curve: the KDF hash matching the curve's strength (RFC 5753 section 8)
+_ECDH_WRITE = {"secp256r1": "1.3.132.1.11.1", "secp384r1": "1.3.132.1.11.2", "secp521r1": "1.3.132.1.11.3"}
+_KEY_WRAPS = {"aes128_wrap": 16, "aes192_wrap": 24, "aes256_wrap": 32}
+
+
+class _EccCmsSharedInfo(core.Sequence):
+    """ECC-CMS-SharedInfo (RFC 5753 section 7.2): the X9.63 KDF's shared info."""
+
+    _fields = [
+        ("key_info", algos.EncryptionAlgorithm),
+        ("entity_u_info", core.OctetString, {"explicit": 0, "optional": True}),
+        ("supp_pub_info", core.OctetString, {"explicit": 2}),
+    ]
+
+
+def _ecdh_kek(private_key, peer_key, scheme, wrap, ukm):
+    """The key-encryption key of an ECDH key agreement (ephemeral-static, X9.63 KDF)."""
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.hazmat.primitives.kdf.x963kdf import X963KDF
+
+    length = _KEY_WRAPS[wrap]
+    shared = private_key.exchange(ec.ECDH(), peer_key)
+    info = _EccCmsSharedInfo({"key_info": {"algorithm": wrap}, "entity_u_info": ukm,
+                              "supp_pub_info": (8 * length).to_bytes(4, "big")}).dump()
+    return X963KDF(algorithm=hash_class(_ECDH_SCHEMES[scheme])(), length=length, sharedinfo=info).derive(shared)
+
+
+def _unwrap_kari(info, encrypted_key, private_key):
+    """(scheme name, content key) of a KeyAgreeRecipientInfo, with our EC key."""
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.hazmat.primitives.keywrap import InvalidUnwrap, aes_key_unwrap
+
+    if not isinstance(private_key, ec.EllipticCurvePrivateKey):
+        raise Unsupported("ECDH key agreement needs an EC key")
+    originator = info["originator"]
+    if originator.name != "originator_key":
+        raise Unsupported("static-static ECDH (an originator certificate instead of a key) is not supported")
+    scheme = info["key_encryption_algorithm"]["algorithm"].dotted
+    if scheme not in _ECDH_SCHEMES:
+        raise Unsupported(f"key agreement scheme {scheme} is not supported (ECDH with an X9.63 KDF is)")
+    wrap = algos.EncryptionAlgorithm.load(info["key_encryption_algorithm"]["parameters"].dump())["algorithm"].native
+    if wrap not in _KEY_WRAPS:
+        raise Unsupported(f"key wrap {wrap} is not supported (AES key wrap is)")
+    point = originator.chosen["public_key"].native
+    try:
+        peer = ec.EllipticCurvePublicKey.from_encoded_point(private_key.curve, point)
+    except ValueError:
+        raise DecryptionFailed("the sender's ephemeral key is not a point on our curve: the message was altered") from None
+    ukm = info["ukm"].native if info["ukm"].native is not None else None
+    kek = _ecdh_kek(private_key, peer, scheme, wrap, ukm)
+    try:
+        return f"ecdh-{_ECDH_SCHEMES[scheme]}kdf-{wrap}", aes_key_unwrap(kek, encrypted_key)
+    except InvalidUnwrap:
+        raise DecryptionFailed("the content key does not unwrap with your key: the message was altered") from None
+
+
+def _kari_for(cert, public_key, cek):
+    """A KeyAgreeRecipientInfo giving cek to an EC certificate's holder (ephemeral-static ECDH)."""
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.hazmat.primitives.keywrap import aes_key_wrap
+
+    scheme = _ECDH_WRITE.get(public_key.curve.name)
+    if scheme is None:
+        raise Unsupported(f"encrypting to a {public_key.curve.name} key is not supported (P-256, P-384, P-521 are)")
+    wrap = {16: "aes128_wrap", 24: "aes192_wrap", 32: "aes256_wrap"}[len(cek)]
+    ephemeral = ec.generate_private_key(public_key.curve)
+    point = ephemeral.public_key().public_bytes(serialization.Encoding.X962, serialization.PublicFormat.UncompressedPoint)
+    kek = _ecdh_kek(ephemeral, public_key, scheme, wrap, None)
+    return cms.RecipientInfo({"kari": cms.KeyAgreeRecipientInfo({
+        "version": "v3",
+        "originator": cms.OriginatorIdentifierOrKey({"originator_key": {
+            "algorithm": {"algorithm": "ec"}, "public_key": point}}),
+        "key_encryption_algorithm": {"algorithm": scheme, "parameters": algos.EncryptionAlgorithm({"algorithm": wrap})},
+        "recipient_encrypted_keys": [{
+            "rid": {"issuer_and_serial_number": {"issuer": cert.issuer, "serial_number": cert.serial_number}},
+            "encrypted_key": aes_key_wrap(kek, cek)}],
+    })})
 
 
 def _unwrap_ktri(info, private_key):
@@ -386,11 +476,12 @@ def encrypt(content, recipient_certs, cipher="aes256_cbc"):
 
     content is bytes or a list of byte chunks (they are encrypted in turn).
 
-    AES-CBC gives EnvelopedData, AES-GCM AuthEnvelopedData.  Recipients need
-    RSA keys (PKCS#1 v1.5 key transport, what every peer reads).
+    AES-CBC gives EnvelopedData, AES-GCM AuthEnvelopedData.  RSA recipients
+    get PKCS#1 v1.5 key transport (what every peer reads), EC recipients
+    ephemeral-static ECDH with the X9.63 KDF and AES key wrap (RFC 5753).
     """
     from cryptography import x509
-    from cryptography.hazmat.primitives.asymmetric import padding, rsa
+    from cryptography.hazmat.primitives.asymmetric import ec, padding, rsa
     from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
 
     from ..mime import Lazy, flat
@@ -402,9 +493,12 @@ def encrypt(content, recipient_certs, cipher="aes256_cbc"):
     infos = []
     for der in recipient_certs:
         public_key = x509.load_der_x509_certificate(der).public_key()
-        if not isinstance(public_key, rsa.RSAPublicKey):
-            raise Unsupported(f"encrypting to a {type(public_key).__name__} certificate is not supported yet")
         cert = ax509.Certificate.load(der)
+        if isinstance(public_key, ec.EllipticCurvePublicKey):
+            infos.append(_kari_for(cert, public_key, cek))
+            continue
+        if not isinstance(public_key, rsa.RSAPublicKey):
+            raise Unsupported(f"encrypting to a {type(public_key).__name__} certificate is not supported")
         infos.append(cms.RecipientInfo({"ktri": cms.KeyTransRecipientInfo({
             "version": "v0",
             "rid": cms.RecipientIdentifier({"issuer_and_serial_number": cms.IssuerAndSerialNumber(
@@ -414,6 +508,7 @@ def encrypt(content, recipient_certs, cipher="aes256_cbc"):
         })}))
     chunks = content if isinstance(content, (list, tuple)) else [content]
     recipient_infos = cms.RecipientInfos(infos).dump()
+    version = 0 if all(info.name == "ktri" for info in infos) else 2  # RFC 5652 section 6.1
     size = ber.size(chunks)
     if family == "aes-cbc":
         iv = os.urandom(16)
@@ -428,7 +523,7 @@ def encrypt(content, recipient_certs, cipher="aes256_cbc"):
         ciphertext = [Lazy(size + pad, cbc)]
         algorithm = algos.EncryptionAlgorithm({"algorithm": cipher, "parameters": iv}).dump()
         envelope = ber.tlv(ber.SEQUENCE, [
-            core.Integer(0).dump(), recipient_infos,
+            core.Integer(version).dump(), recipient_infos,
             *ber.tlv(ber.SEQUENCE, [cms.ContentType("data").dump(), algorithm, *ber.tlv(0x80, ciphertext)]),
         ])
         return ber.tlv(ber.SEQUENCE, [cms.ContentType("enveloped_data").dump(), *ber.tlv(0xA0, envelope)])
