@@ -79,14 +79,35 @@ def resolve(view, addresses, directories=()):
     return found, blocked
 
 
-def encryption_targets(store, config, sender, addresses):
+def choose_cipher(view, found):
+    """AES-256-GCM (AuthEnvelopedData, authenticated: no EFAIL gadgets) when every recipient
+    advertised it in the SMIMECapabilities of mail they signed; else AES-256-CBC, which all read."""
+    from .certs import fingerprint
+
+    for address, cert in found.items():
+        standing = view.standing(address, fingerprint(cert))
+        capabilities = [c for r in (standing.rows if standing else []) for c in _capabilities(r)]
+        if "aes256_gcm" not in capabilities:
+            return "aes256_cbc"
+    return "aes256_gcm"
+
+
+def _capabilities(row):
+    import json
+
+    return json.loads(row["capabilities"]) if row.get("capabilities") else []
+
+
+def encryption_targets(store, config, sender, addresses, with_cipher=False):
     """([certificate] for addresses, the sender's own identity); RecipientsBlocked naming each
-    address (and the sender) that cannot be encrypted to, and why."""
+    address (and the sender) that cannot be encrypted to, and why.  with_cipher: also the
+    cipher every recipient can read (see choose_cipher)."""
     from .trust import TrustView
 
     if not addresses:
         raise RecipientsBlocked([("(none)", "the message has no To, Cc or Bcc recipient")])
-    found, blocked = resolve(TrustView(store, config), addresses, config.directories(sender) if config else ())
+    view = TrustView(store, config)
+    found, blocked = resolve(view, addresses, config.directories(sender) if config else ())
     own = None
     if sender:
         own, reason = identity.for_encrypting_to_self(store, sender)
@@ -96,22 +117,31 @@ def encryption_targets(store, config, sender, addresses):
         blocked.append(("(sender)", "the message has no From address, so no copy can be encrypted to you"))
     if blocked:
         raise RecipientsBlocked(blocked)
+    if with_cipher:
+        return list(found.values()), own, choose_cipher(view, found)
     return list(found.values()), own
 
 
 def encrypt_message(raw, store, config, passphrase, *, sign=False, selector=None, opaque=False,
-                    digest="sha256", cipher="aes256_cbc", extra_recipients=(), to=None):
+                    digest="sha256", cipher=None, extra_recipients=(), to=None, oaep=None):
     """Encrypt (optionally sign first) a message to its recipients and sender.
 
     to: encrypt to exactly these addresses (and the sender), whatever the
-    header says (smime-sendmail sends each Bcc recipient a copy of its own)."""
+    header says (smime-sendmail sends each Bcc recipient a copy of its own).
+    cipher None: AES-256-GCM if every recipient can read it, else AES-256-CBC.
+    oaep: RSA-OAEP (SHA-256) key transport instead of PKCS#1 v1.5 (None: the account's oaep)."""
     from .cms import enveloped
 
     message = mime.parse_message(raw)
     from_addrs = header_addresses(message, "From")
     if to is None:
         to = recipients(message) + [a for a in extra_recipients if a not in recipients(message)]
-    found, own = encryption_targets(store, config, from_addrs[0] if from_addrs else None, to)
+    found, own, readable = encryption_targets(store, config, from_addrs[0] if from_addrs else None, to,
+                                              with_cipher=True)
+    cipher = cipher or readable
+    if oaep is None:
+        account = config.account_for(from_addrs[0]) if config and from_addrs else None
+        oaep = bool(account and account.oaep)
     outer, inner = mime.split_outer_inner(message, armour=sign and not opaque)
     if sign:
         ident, account = signer_for(store, config, message, selector)
@@ -123,6 +153,6 @@ def encrypt_message(raw, store, config, passphrase, *, sign=False, selector=None
         der = certs.der(cert)
         if der not in targets:
             targets.append(der)
-    envelope = enveloped.encrypt(inner, targets, cipher)
+    envelope = enveloped.encrypt(inner, targets, cipher, oaep=oaep)
     stype = "authEnveloped-data" if cipher.endswith("_gcm") else "enveloped-data"
     return mime.assemble(outer, mime.smime_part(stype, envelope), message.eol)

@@ -24,6 +24,7 @@ class Account:
     encrypt_by_default: bool = False
     sendmail: str = "/usr/sbin/sendmail"
     passphrase_command: str = None
+    oaep: bool = False  # RSA-OAEP key transport for RSA recipients (else PKCS#1 v1.5, which all read)
     directory: dict = None
 
 
@@ -86,7 +87,7 @@ class Config:
 
 _ACCOUNT_TYPES = {
     "addresses": list, "identity": str, "sign_by_default": bool, "encrypt_by_default": bool,
-    "sendmail": str, "passphrase_command": str, "directory": dict,
+    "sendmail": str, "passphrase_command": str, "oaep": bool, "directory": dict,
 }
 _TRUST_TYPES = {"allow_sha1": bool, "system_anchors": bool, "system_bundle": str}
 _MUTT_TYPES = {"export_dir": str}

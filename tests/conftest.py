@@ -15,10 +15,20 @@ TB = os.path.join(DATA, "thunderbird", "mailnews", "test", "data", "smime")
 TB_INTEROP = os.path.join(DATA, "thunderbird", "mailnews", "test", "data", "smime-interop")
 TB_MANUAL = os.path.join(DATA, "thunderbird", "mailnews", "test", "data", "smime-manual")
 TB_BROWSER = os.path.join(DATA, "thunderbird", "mail", "test", "browser", "smime", "data")
-#: every program of the checkout (filters/, bin/, hooks/), by name
-PROGRAMS = {name: os.path.join(REPO, folder, name) for folder in ("filters", "bin", "hooks")
-            for name in sorted(os.listdir(os.path.join(REPO, folder)))
-            if os.access(os.path.join(REPO, folder, name), os.X_OK)}
+def _python_programs():
+    found = {}
+    for folder in ("filters", "bin", "hooks"):
+        for name in sorted(os.listdir(os.path.join(REPO, folder))):
+            path = os.path.join(REPO, folder, name)
+            if os.access(path, os.X_OK):
+                with open(path, "rb") as handle:
+                    if b"python" in handle.readline():
+                        found[name] = path
+    return found
+
+
+#: every Python program of the checkout (filters/, bin/, hooks/), by name
+PROGRAMS = _python_programs()
 
 
 def tb(name):

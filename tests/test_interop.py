@@ -279,3 +279,34 @@ def test_openssl_sign_then_encrypt(bob, ca, people, openssl):
     report = json.loads(result.stderr.decode().strip().splitlines()[-1])
     assert report["verdict"] == "trusted" and report["encrypted"] is True
     assert b"Peer-made content" in result.stdout
+
+
+def test_gcm_when_every_recipient_advertised_it(alice, bob, people, ca, openssl, tmp_path):
+    """Bob's signed mail (mailseal advertises AES-GCM) teaches Alice that he reads AES-GCM; a
+    recipient whose capabilities are unknown keeps the message in AES-256-CBC."""
+    signed = bob.ok("smime-sign", "--passphrase-file", bob.passfile,
+                    input=message(frm="bob@example.org", to="alice@example.org"))
+    alice.ok("smime-import", input=signed)
+    to_bob = alice.ok("smime-encrypt", input=message())
+    assert b"smime-type=authEnveloped-data" in to_bob
+    assert b"the plan stands" in bob.ok("smime-decrypt", "--passphrase-file", bob.passfile, input=to_bob)
+    carol = people["carol"]
+    alice.install(carol.cert_pem(), tmp_path, "carol.pem")
+    to_both = alice.ok("smime-encrypt", input=message(to="bob@example.org, carol@example.org"))
+    assert b"smime-type=enveloped-data" in to_both
+    ok, _, err = openssl.decrypt(to_both, carol)
+    assert ok, err
+
+
+def test_oaep_key_transport_decrypts_with_openssl(alice, people, openssl):
+    encrypted = alice.ok("smime-encrypt", "--oaep", input=message())
+    printed = peers.sh(openssl.bin, "cms", "-cmsout", "-print", "-inform", "DER",
+                       "-in", openssl.path("e.der", peers.body_der(encrypted))).stdout.decode()
+    assert "rsaesOaep" in printed and "sha256" in printed
+    ok, plain, err = openssl.decrypt(encrypted, people["bob"])
+    assert ok, err
+    assert b"the plan stands" in plain
+    alice.write_config('[accounts.me]\naddresses = ["alice@example.org"]\noaep = true\n')
+    printed = peers.sh(openssl.bin, "cms", "-cmsout", "-print", "-inform", "DER", "-in", openssl.path(
+        "f.der", peers.body_der(alice.ok("smime-encrypt", input=message())))).stdout.decode()
+    assert "rsaesOaep" in printed

@@ -471,7 +471,13 @@ def _gcm_decrypt(key, nonce, tag, chunks, aad, into=None):
     return plain
 
 
-def encrypt(content, recipient_certs, cipher="aes256_cbc"):
+#: RSAES-OAEP with SHA-256 and MGF1-SHA-256, no label (RFC 8017, as RFC 8551 recommends)
+_OAEP_SHA256 = {"algorithm": "rsaes_oaep", "parameters": {
+    "hash_algorithm": {"algorithm": "sha256"},
+    "mask_gen_algorithm": {"algorithm": "mgf1", "parameters": {"algorithm": "sha256"}}}}
+
+
+def encrypt(content, recipient_certs, cipher="aes256_cbc", oaep=False):
     """A DER ContentInfo encrypting content to every certificate given, as chunks.
 
     content is bytes or a list of byte chunks (they are encrypted in turn).
@@ -481,6 +487,7 @@ def encrypt(content, recipient_certs, cipher="aes256_cbc"):
     ephemeral-static ECDH with the X9.63 KDF and AES key wrap (RFC 5753).
     """
     from cryptography import x509
+    from cryptography.hazmat.primitives import hashes
     from cryptography.hazmat.primitives.asymmetric import ec, padding, rsa
     from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
 
@@ -503,8 +510,11 @@ def encrypt(content, recipient_certs, cipher="aes256_cbc"):
             "version": "v0",
             "rid": cms.RecipientIdentifier({"issuer_and_serial_number": cms.IssuerAndSerialNumber(
                 {"issuer": cert.issuer, "serial_number": cert.serial_number})}),
-            "key_encryption_algorithm": {"algorithm": "rsaes_pkcs1v15", "parameters": core.Null()},
-            "encrypted_key": public_key.encrypt(cek, padding.PKCS1v15()),
+            "key_encryption_algorithm": _OAEP_SHA256 if oaep else {"algorithm": "rsaes_pkcs1v15",
+                                                                     "parameters": core.Null()},
+            "encrypted_key": public_key.encrypt(cek, padding.OAEP(
+                mgf=padding.MGF1(hashes.SHA256()), algorithm=hashes.SHA256(), label=None)
+                if oaep else padding.PKCS1v15()),
         })}))
     chunks = content if isinstance(content, (list, tuple)) else [content]
     recipient_infos = cms.RecipientInfos(infos).dump()
