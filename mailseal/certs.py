@@ -157,7 +157,7 @@ def extended_key_usages(cert):
 
 def unusable_for(cert, purpose, moment=None):
     """None if cert can be used for purpose ('sign' or 'encrypt'), else why not."""
-    from cryptography.hazmat.primitives.asymmetric import ec, rsa
+    from cryptography.hazmat.primitives.asymmetric import ec, rsa, x25519
 
     moment = moment or datetime.now(timezone.utc)
     if moment > not_after(cert):
@@ -177,7 +177,7 @@ def unusable_for(cert, purpose, moment=None):
         if isinstance(key, rsa.RSAPublicKey):
             if ku is not None and not ku.key_encipherment:
                 return "certificate's key usage does not allow encryption (no keyEncipherment)"
-        elif isinstance(key, ec.EllipticCurvePublicKey):
+        elif isinstance(key, (ec.EllipticCurvePublicKey, x25519.X25519PublicKey)):
             if ku is not None and not ku.key_agreement:
                 return "certificate's key usage does not allow key agreement"
         else:

@@ -10,7 +10,7 @@ from .verification import VERDICTS
 
 CIPHER_NAMES = {"aes128_cbc": "AES-128-CBC", "aes192_cbc": "AES-192-CBC", "aes256_cbc": "AES-256-CBC",
                 "tripledes_3key": "3DES", "aes128_gcm": "AES-128-GCM", "aes256_gcm": "AES-256-GCM",
-                "aes192_gcm": "AES-192-GCM"}
+                "aes192_gcm": "AES-192-GCM", "chacha20_poly1305": "ChaCha20-Poly1305"}
 
 
 def banner(reading=None, verdict=None, error=None):

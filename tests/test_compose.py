@@ -113,3 +113,25 @@ def test_gcm_round_trip(alice, bob):
     report = json.loads(result.stderr.decode().splitlines()[-1])
     assert report["decryption"] == {"cipher": "aes128_gcm", "authenticated": True,
                                     "key_transport": "rsaes_pkcs1v15", "notes": []}
+
+
+def test_x25519_recipients_round_trip(make_home, ca, tmp_path):
+    """X25519 key agreement with HKDF (RFC 8418), which no peer here writes: a recipient with an
+    X25519 encryption certificate (as RFC 9216's Dana has) decrypts what mailseal writes."""
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric import x25519
+
+    from mailseal.cms import enveloped
+    from tests import peers
+
+    key = x25519.X25519PrivateKey.generate()
+    xena = ca.issue("xena@example.org", key=key, key_usage=None)
+    sender = make_home("sender")
+    sender.import_identity(ca.issue("sam@example.org"), tmp_path)
+    sender.install(xena.cert_pem(), tmp_path, "xena.pem")
+    encrypted = sender.ok("smime-encrypt", "--cipher", "aes128-gcm",
+                          input=message(frm="sam@example.org", to="xena@example.org"))
+    done = enveloped.decrypt(peers.body_der(encrypted),
+                             [(xena.cert.public_bytes(serialization.Encoding.DER), lambda: key)])
+    assert done.key_transport == "x25519-hkdf-sha256-aes128_wrap" and done.authenticated
+    assert b"the plan stands" in bytes(done.content)

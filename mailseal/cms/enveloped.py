@@ -23,6 +23,7 @@ CIPHERS = {
     "aes128_cbc": ("aes-cbc", 16), "aes192_cbc": ("aes-cbc", 24), "aes256_cbc": ("aes-cbc", 32),
     "tripledes_3key": ("3des-cbc", 24),
     "aes128_gcm": ("aes-gcm", 16), "aes192_gcm": ("aes-gcm", 24), "aes256_gcm": ("aes-gcm", 32),
+    "1.2.840.113549.1.9.16.3.18": ("chacha20-poly1305", 32),  # RFC 8103
 }
 #: content-encryption algorithms we write
 WRITE_CIPHERS = ("aes256_cbc", "aes128_cbc", "aes256_gcm", "aes128_gcm")
@@ -161,6 +162,8 @@ def decrypt(data, candidates, what="the encrypted part"):
     opened = _open(data, candidates, what)
     if opened.family == "aes-gcm":
         opened.info.content = _gcm_decrypt(opened.cek, opened.iv, opened.env.mac, opened.env.chunks, opened.env.aad)
+    elif opened.family == "chacha20-poly1305":
+        opened.info.content = _chacha_decrypt(opened.cek, opened.iv, opened.env.mac, opened.env.chunks, opened.env.aad)
     else:
         opened.info.content = _cbc_decrypt(opened.family, opened.cek, opened.iv, opened.env.chunks)
     return opened.info
@@ -177,6 +180,9 @@ def decrypt_stream(data, candidates, what="the encrypted part", piece=1 << 20):
     """
     opened = _open(data, candidates, what)
     env = opened.env
+    if opened.family == "chacha20-poly1305":  # one-shot AEAD: checked and decrypted whole
+        plain = _chacha_decrypt(opened.cek, opened.iv, env.mac, env.chunks, env.aad)
+        return opened.info, iter([plain])
     chunks = [c[i:i + piece] for c in env.chunks for i in range(0, len(c), piece)]
     if opened.family == "aes-gcm":
         scratch = bytearray(piece + 32)
@@ -254,6 +260,14 @@ def _open(data, candidates, what):
         if len(env.mac) != tag_len:
             raise DecryptionFailed("the authentication tag has the wrong length: the message was altered")
         authenticated = True
+    elif family == "chacha20-poly1305":
+        if env.ctype != "authenticated_enveloped_data":
+            raise Unsupported("ChaCha20-Poly1305 inside plain enveloped-data is not supported")
+        with asn1_errors(what):
+            iv = core.OctetString.load(env.algorithm["parameters"].dump()).native
+        if not isinstance(iv, bytes) or len(iv) != 12 or len(env.mac) != 16:
+            raise DecryptionFailed("the ChaCha20-Poly1305 nonce or tag has the wrong length: the message was altered")
+        authenticated = True
     else:
         with asn1_errors(what):
             iv = env.algorithm["parameters"].native
@@ -266,7 +280,8 @@ def _open(data, candidates, what):
         if not isinstance(iv, bytes) or len(iv) != block or total % block or not total:
             raise DecryptionFailed("the ciphertext or its IV has the wrong length: the message is truncated or altered")
         authenticated = False
-    info = Decrypted(None, env.content_type, cipher_name, authenticated, transport, cert_der, len(refs), notes)
+    name = "chacha20_poly1305" if family == "chacha20-poly1305" else cipher_name
+    info = Decrypted(None, env.content_type, name, authenticated, transport, cert_der, len(refs), notes)
     return _Opened(env, info, family, cek, iv)
 
 
@@ -278,6 +293,9 @@ _ECDH_SCHEMES = {
     "1.3.133.16.840.63.0.3": "sha1", "1.3.132.1.14.0": "sha224", "1.3.132.1.14.1": "sha256",
     "1.3.132.1.14.2": "sha384", "1.3.132.1.14.3": "sha512",
 }
+#: X25519/X448 key agreement with HKDF (RFC 8418): OID -> HKDF hash
+_HKDF_SCHEMES = {"1.2.840.113549.1.9.16.3.19": "sha256", "1.2.840.113549.1.9.16.3.20": "sha384",
+                 "1.2.840.113549.1.9.16.3.21": "sha512"}
 #: what we write, by curve: the KDF hash matching the curve's strength (RFC 5753 section 8)
 _ECDH_WRITE = {"secp256r1": "1.3.132.1.11.1", "secp384r1": "1.3.132.1.11.2", "secp521r1": "1.3.132.1.11.3"}
 _KEY_WRAPS = {"aes128_wrap": 16, "aes192_wrap": 24, "aes256_wrap": 32}
@@ -294,63 +312,84 @@ class _EccCmsSharedInfo(core.Sequence):
 
 
 def _ecdh_kek(private_key, peer_key, scheme, wrap, ukm):
-    """The key-encryption key of an ECDH key agreement (ephemeral-static, X9.63 KDF)."""
+    """The key-encryption key of a key agreement (ephemeral-static): ECDH or X25519/X448, then
+    the X9.63 KDF (RFC 5753) or HKDF (RFC 8418) over ECC-CMS-SharedInfo."""
     from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.hazmat.primitives.kdf.hkdf import HKDF
     from cryptography.hazmat.primitives.kdf.x963kdf import X963KDF
 
     length = _KEY_WRAPS[wrap]
-    shared = private_key.exchange(ec.ECDH(), peer_key)
+    if isinstance(private_key, ec.EllipticCurvePrivateKey):
+        shared = private_key.exchange(ec.ECDH(), peer_key)
+    else:
+        shared = private_key.exchange(peer_key)
     info = _EccCmsSharedInfo({"key_info": {"algorithm": wrap}, "entity_u_info": ukm,
                               "supp_pub_info": (8 * length).to_bytes(4, "big")}).dump()
+    if scheme in _HKDF_SCHEMES:
+        return HKDF(algorithm=hash_class(_HKDF_SCHEMES[scheme])(), length=length, salt=ukm, info=info).derive(shared)
     return X963KDF(algorithm=hash_class(_ECDH_SCHEMES[scheme])(), length=length, sharedinfo=info).derive(shared)
 
 
 def _unwrap_kari(info, encrypted_key, private_key):
     """(scheme name, content key) of a KeyAgreeRecipientInfo, with our EC key."""
-    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.hazmat.primitives.asymmetric import ec, x448, x25519
     from cryptography.hazmat.primitives.keywrap import InvalidUnwrap, aes_key_unwrap
 
-    if not isinstance(private_key, ec.EllipticCurvePrivateKey):
-        raise Unsupported("ECDH key agreement needs an EC key")
+    montgomery = {x25519.X25519PrivateKey: x25519.X25519PublicKey, x448.X448PrivateKey: x448.X448PublicKey}
+    kind = next((k for k in montgomery if isinstance(private_key, k)), None)
+    if kind is None and not isinstance(private_key, ec.EllipticCurvePrivateKey):
+        raise Unsupported("key agreement needs an EC, X25519 or X448 key")
     originator = info["originator"]
     if originator.name != "originator_key":
         raise Unsupported("static-static ECDH (an originator certificate instead of a key) is not supported")
     scheme = info["key_encryption_algorithm"]["algorithm"].dotted
-    if scheme not in _ECDH_SCHEMES:
-        raise Unsupported(f"key agreement scheme {scheme} is not supported (ECDH with an X9.63 KDF is)")
+    if scheme not in _ECDH_SCHEMES and scheme not in _HKDF_SCHEMES:
+        raise Unsupported(f"key agreement scheme {scheme} is not supported (the X9.63 KDF or HKDF are)")
     wrap = algos.EncryptionAlgorithm.load(info["key_encryption_algorithm"]["parameters"].dump())["algorithm"].native
     if wrap not in _KEY_WRAPS:
         raise Unsupported(f"key wrap {wrap} is not supported (AES key wrap is)")
     point = originator.chosen["public_key"].native
     try:
-        peer = ec.EllipticCurvePublicKey.from_encoded_point(private_key.curve, point)
-    except ValueError:
+        if kind is not None:
+            peer = montgomery[kind].from_public_bytes(point)
+        else:
+            peer = ec.EllipticCurvePublicKey.from_encoded_point(private_key.curve, point)
+    except (ValueError, TypeError):
         raise DecryptionFailed("the sender's ephemeral key is not a point on our curve: the message was altered") from None
     ukm = info["ukm"].native if info["ukm"].native is not None else None
     kek = _ecdh_kek(private_key, peer, scheme, wrap, ukm)
     try:
-        return f"ecdh-{_ECDH_SCHEMES[scheme]}kdf-{wrap}", aes_key_unwrap(kek, encrypted_key)
+        name = f"hkdf-{_HKDF_SCHEMES[scheme]}" if scheme in _HKDF_SCHEMES else f"{_ECDH_SCHEMES[scheme]}kdf"
+        return f"{'x25519' if kind is x25519.X25519PrivateKey else 'x448' if kind else 'ecdh'}-{name}-{wrap}", \
+            aes_key_unwrap(kek, encrypted_key)
     except InvalidUnwrap:
         raise DecryptionFailed("the content key does not unwrap with your key: the message was altered") from None
 
 
 def _kari_for(cert, public_key, cek):
-    """A KeyAgreeRecipientInfo giving cek to an EC certificate's holder (ephemeral-static ECDH)."""
+    """A KeyAgreeRecipientInfo giving cek to an EC or X25519 certificate's holder (ephemeral-static:
+    ECDH with the X9.63 KDF, RFC 5753; X25519 with HKDF-SHA256, RFC 8418)."""
     from cryptography.hazmat.primitives import serialization
-    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.hazmat.primitives.asymmetric import ec, x25519
     from cryptography.hazmat.primitives.keywrap import aes_key_wrap
 
-    scheme = _ECDH_WRITE.get(public_key.curve.name)
-    if scheme is None:
-        raise Unsupported(f"encrypting to a {public_key.curve.name} key is not supported (P-256, P-384, P-521 are)")
     wrap = {16: "aes128_wrap", 24: "aes192_wrap", 32: "aes256_wrap"}[len(cek)]
-    ephemeral = ec.generate_private_key(public_key.curve)
-    point = ephemeral.public_key().public_bytes(serialization.Encoding.X962, serialization.PublicFormat.UncompressedPoint)
+    if isinstance(public_key, x25519.X25519PublicKey):
+        scheme, algorithm = "1.2.840.113549.1.9.16.3.19", "x25519"
+        ephemeral = x25519.X25519PrivateKey.generate()
+        point = ephemeral.public_key().public_bytes(serialization.Encoding.Raw, serialization.PublicFormat.Raw)
+    else:
+        scheme, algorithm = _ECDH_WRITE.get(public_key.curve.name), "ec"
+        if scheme is None:
+            raise Unsupported(f"encrypting to a {public_key.curve.name} key is not supported (P-256, P-384, P-521 are)")
+        ephemeral = ec.generate_private_key(public_key.curve)
+        point = ephemeral.public_key().public_bytes(serialization.Encoding.X962,
+                                                    serialization.PublicFormat.UncompressedPoint)
     kek = _ecdh_kek(ephemeral, public_key, scheme, wrap, None)
     return cms.RecipientInfo({"kari": cms.KeyAgreeRecipientInfo({
         "version": "v3",
         "originator": cms.OriginatorIdentifierOrKey({"originator_key": {
-            "algorithm": {"algorithm": "ec"}, "public_key": point}}),
+            "algorithm": {"algorithm": algorithm}, "public_key": point}}),
         "key_encryption_algorithm": {"algorithm": scheme, "parameters": algos.EncryptionAlgorithm({"algorithm": wrap})},
         "recipient_encrypted_keys": [{
             "rid": {"issuer_and_serial_number": {"issuer": cert.issuer, "serial_number": cert.serial_number}},
@@ -456,6 +495,17 @@ def _gcm_decryptor(key, nonce, tag, aad):
     return make
 
 
+def _chacha_decrypt(key, nonce, tag, chunks, aad):
+    """ChaCha20-Poly1305 (RFC 8103): the plaintext, once the tag is checked."""
+    from cryptography.exceptions import InvalidTag
+    from cryptography.hazmat.primitives.ciphers.aead import ChaCha20Poly1305
+
+    try:
+        return ChaCha20Poly1305(key).decrypt(nonce, b"".join(chunks) + tag, aad or None)
+    except InvalidTag:
+        raise DecryptionFailed("the authentication tag does not match: the message was altered; nothing was decrypted") from None
+
+
 def _gcm_decrypt(key, nonce, tag, chunks, aad, into=None):
     """The plaintext, once the tag is checked (with into: only the check)."""
     from cryptography.exceptions import InvalidTag
@@ -488,7 +538,7 @@ def encrypt(content, recipient_certs, cipher="aes256_cbc", oaep=False):
     """
     from cryptography import x509
     from cryptography.hazmat.primitives import hashes
-    from cryptography.hazmat.primitives.asymmetric import ec, padding, rsa
+    from cryptography.hazmat.primitives.asymmetric import ec, padding, rsa, x25519
     from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
 
     from ..mime import Lazy, flat
@@ -501,7 +551,7 @@ def encrypt(content, recipient_certs, cipher="aes256_cbc", oaep=False):
     for der in recipient_certs:
         public_key = x509.load_der_x509_certificate(der).public_key()
         cert = ax509.Certificate.load(der)
-        if isinstance(public_key, ec.EllipticCurvePublicKey):
+        if isinstance(public_key, (ec.EllipticCurvePublicKey, x25519.X25519PublicKey)):
             infos.append(_kari_for(cert, public_key, cek))
             continue
         if not isinstance(public_key, rsa.RSAPublicKey):
