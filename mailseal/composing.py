@@ -50,12 +50,28 @@ def sign_entity(inner, key, ident, *, opaque=False, digest="sha256"):
             signature_part, mime.encode_base64(der), b"--" + boundary + b"--\r\n"]
 
 
-def sign_message(raw, store, config, passphrase, *, selector=None, opaque=False, digest="sha256"):
-    """Sign a whole message; return the signed message as chunks."""
+def protection_mode(config, message, encrypting, wanted=None):
+    """The header protection (RFC 9788) to apply: "cipher", "clear" or None.
+
+    wanted True/False overrides the account's protect_headers ("encrypted",
+    the default: encrypted mail only; "always"; "never")."""
+    if wanted is None:
+        from_addrs = header_addresses(message, "From")
+        account = config.account_for(from_addrs[0]) if config and from_addrs else None
+        setting = account.protect_headers if account else "encrypted"
+        wanted = setting == "always" or (setting == "encrypted" and encrypting)
+    if not wanted:
+        return None
+    return "cipher" if encrypting else "clear"
+
+
+def sign_message(raw, store, config, passphrase, *, selector=None, opaque=False, digest="sha256", protect=None):
+    """Sign a whole message; return the signed message as chunks.  protect: see protection_mode."""
     message = mime.parse_message(raw)
     ident, account = signer_for(store, config, message, selector)
     key = ident.unlock(passphrase.with_command(account.passphrase_command if account else None))
-    outer, inner = mime.split_outer_inner(message, armour=not opaque)
+    outer, inner = mime.split_outer_inner(message, armour=not opaque,
+                                          protect=protection_mode(config, message, False, protect))
     return mime.assemble(outer, sign_entity(inner, key, ident, opaque=opaque, digest=digest), message.eol)
 
 
@@ -123,13 +139,14 @@ def encryption_targets(store, config, sender, addresses, with_cipher=False):
 
 
 def encrypt_message(raw, store, config, passphrase, *, sign=False, selector=None, opaque=False,
-                    digest="sha256", cipher=None, extra_recipients=(), to=None, oaep=None):
+                    digest="sha256", cipher=None, extra_recipients=(), to=None, oaep=None, protect=None):
     """Encrypt (optionally sign first) a message to its recipients and sender.
 
     to: encrypt to exactly these addresses (and the sender), whatever the
     header says (smime-sendmail sends each Bcc recipient a copy of its own).
     cipher None: AES-256-GCM if every recipient can read it, else AES-256-CBC.
-    oaep: RSA-OAEP (SHA-256) key transport instead of PKCS#1 v1.5 (None: the account's oaep)."""
+    oaep: RSA-OAEP (SHA-256) key transport instead of PKCS#1 v1.5 (None: the account's oaep).
+    protect: header protection (None: the account's protect_headers, on by default)."""
     from .cms import enveloped
 
     message = mime.parse_message(raw)
@@ -142,7 +159,8 @@ def encrypt_message(raw, store, config, passphrase, *, sign=False, selector=None
     if oaep is None:
         account = config.account_for(from_addrs[0]) if config and from_addrs else None
         oaep = bool(account and account.oaep)
-    outer, inner = mime.split_outer_inner(message, armour=sign and not opaque)
+    outer, inner = mime.split_outer_inner(message, armour=sign and not opaque,
+                                          protect=protection_mode(config, message, True, protect))
     if sign:
         ident, account = signer_for(store, config, message, selector)
         key = ident.unlock(passphrase.with_command(account.passphrase_command if account else None))

@@ -25,6 +25,7 @@ class Account:
     sendmail: str = "/usr/sbin/sendmail"
     passphrase_command: str = None
     oaep: bool = False  # RSA-OAEP key transport for RSA recipients (else PKCS#1 v1.5, which all read)
+    protect_headers: str = "encrypted"  # header protection (RFC 9788): "encrypted", "always" or "never"
     directory: dict = None
 
 
@@ -87,7 +88,7 @@ class Config:
 
 _ACCOUNT_TYPES = {
     "addresses": list, "identity": str, "sign_by_default": bool, "encrypt_by_default": bool,
-    "sendmail": str, "passphrase_command": str, "oaep": bool, "directory": dict,
+    "sendmail": str, "passphrase_command": str, "oaep": bool, "protect_headers": str, "directory": dict,
 }
 _TRUST_TYPES = {"allow_sha1": bool, "system_anchors": bool, "system_bundle": str}
 _MUTT_TYPES = {"export_dir": str}
@@ -156,6 +157,8 @@ def load(path=None):
             if not isinstance(value, _ACCOUNT_TYPES[key]):
                 _fail(path, text, key, f"accounts.{name}.{key} must be a {_ACCOUNT_TYPES[key].__name__}")
             setattr(account, key, value)
+        if account.protect_headers not in ("encrypted", "always", "never"):
+            _fail(path, text, "protect_headers", f"accounts.{name}.protect_headers must be encrypted, always or never")
         if account.directory is not None:
             account.directory = _directory(path, text, name, account.directory)
         if not all(isinstance(a, str) for a in account.addresses):

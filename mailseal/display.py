@@ -65,7 +65,9 @@ def render(entity, depth=0):
     ctype = entity.ctype
     try:
         if entity.is_multipart:
-            parts = entity.parts()
+            from .protection import is_legacy_display
+
+            parts = [p for p in entity.parts() if not is_legacy_display(p)]  # RFC 9788 4.5: shown above
             if ctype == "multipart/alternative":
                 plain = [p for p in parts if p.ctype == "text/plain"]
                 return render(plain[0] if plain else parts[-1], depth + 1)
@@ -85,6 +87,10 @@ def render(entity, depth=0):
 
 
 def page(reading):
-    """Banner, details, a rule, then the content."""
+    """Banner, details, the protected header fields (RFC 9788) if any, a rule, then the content."""
     lines = [banner(reading)] + details(reading)
+    if reading.protection is not None:
+        names = reading.protection.names
+        lines += [f"{names[k]}: {v}" for k, v in reading.protection.fields.items()
+                  if k in ("from", "to", "cc", "subject", "date")]
     return "\n".join(lines) + "\n" + "─" * 40 + "\n" + render(reading.entity)

@@ -518,7 +518,7 @@ def is_content_header(header):
     return header.lname.startswith(_CONTENT_HEADERS)
 
 
-def split_outer_inner(entity, armour=False):
+def split_outer_inner(entity, armour=False, protect=None):
     """Split a message into (outer header fields, inner entity bytes).
 
     The inner entity carries the Content-* fields and the body; everything
@@ -526,13 +526,20 @@ def split_outer_inner(entity, armour=False):
     MIME-Version is dropped: the caller writes its own.  A message without
     Content-Type gets an explicit text/plain one.  The inner entity is
     canonical (see prepare), a list of chunks; with armour it is also
-    7-bit safe.
+    7-bit safe.  protect ("clear" or "cipher"): header protection, see
+    mailseal.protection; the outer fields then come as raw bytes.
     """
     outer = [h for h in entity.headers if not is_content_header(h) and h.lname != "mime-version"]
     fields = [h.raw for h in entity.headers if is_content_header(h)]
     if entity.get("Content-Type") is None:
         charset = "us-ascii" if entity.raw.isascii() else "utf-8"
         fields.insert(0, f"Content-Type: text/plain; charset={charset}\n".encode())
+    else:  # Content-Type first, where header protection adds its parameter
+        fields.sort(key=lambda f: not f.lower().startswith(b"content-type:"))
+    if protect:
+        from .protection import protect as protected
+
+        outer, fields = protected(entity, outer, fields, protect)
     return outer, prepare(entity, armour, fields)
 
 

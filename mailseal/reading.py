@@ -12,7 +12,7 @@ are checked too but never make the message as a whole signed.
 import itertools
 from dataclasses import dataclass, field
 
-from . import mime
+from . import mime, protection
 from .addresses import header_addresses
 from .errors import DecryptionFailed, LimitExceeded, MailsealError, NotAMessage, Unsupported
 from .verification import SignatureVerdict
@@ -78,6 +78,7 @@ class Reading:
     encrypted_inside: bool = False
     nested: list = field(default_factory=list)  # Layers found below unsigned containers
     notes: list = field(default_factory=list)
+    protection: object = None  # mailseal.protection.Protection, when the sender protected the header
 
     @property
     def signatures(self):
@@ -125,8 +126,18 @@ class Reading:
         return SignatureVerdict("unsigned", reasons)
 
     def output_message(self):
-        """Outer header fields of the message with the reached entity as body, as chunks."""
+        """Outer header fields of the message with the reached entity as body, as chunks
+        (with header protection: the protected fields, see mailseal.protection.unwrap)."""
         outer = [h for h in self.root.headers if not mime.is_content_header(h) and h.lname != "mime-version"]
+        if self.protection is not None:
+            from .protection import unwrap
+
+            carrier = _header_carrier(self.entity)
+            fields, own = unwrap(outer, carrier)
+            if carrier is not self.entity:  # a signature left in place: its content is not touched
+                return mime.assemble(fields, mime.canonical(self.entity.raw), self.root.eol)
+            body = mime.canonical(self.entity.raw[self.entity.body_start:])
+            return mime.assemble(fields, [mime.header_block(own) + mime.CRLF, body], self.root.eol)
         return mime.assemble(outer, mime.canonical(self.entity.raw), self.root.eol)
 
     def to_json(self):
@@ -145,7 +156,20 @@ class Reading:
         if d is not None:
             out["decryption"] = {"cipher": d.cipher, "authenticated": d.authenticated,
                                  "key_transport": d.key_transport, "notes": d.notes}
+        if self.protection is not None:
+            out["protected_headers"] = self.protection.to_json()
         return out
+
+
+def _header_carrier(entity):
+    """The entity whose header may hold protected fields: entity itself, or the signed content of
+    a multipart/signed left unverified (smime-decrypt without --verify)."""
+    if entity.ctype == "multipart/signed":
+        try:
+            return entity.parts()[0]
+        except MailsealError:
+            return entity
+    return entity
 
 
 def _emails(verdict):
@@ -194,6 +218,9 @@ def read(raw, judge, *, candidates=None, peel_inner_signatures=True, search_part
         else:
             raise Unsupported(f"S/MIME {kind} content is not supported")
     reading.entity = entity
+    reading.protection = protection.read(_header_carrier(entity), root)
+    if reading.protection is not None:
+        reading.notes += reading.protection.notes
     if search_parts and entity.is_multipart:
         _search_parts(entity, "", judge, reading)
     return reading
@@ -220,8 +247,10 @@ def _peel_signature(entity, kind, path, judge, from_addrs, date=None):
         if result.content is None:
             raise NotAMessage("opaque signed-data without content")
         content = mime.canonical(result.content)
-    verdict = judge.judge(result, from_addrs, date)
     inner = mime.Entity(content, strict=False, depth=entity.depth + 1)
+    if protection.protected_from(inner):  # the From inside the signature is the one it binds to
+        from_addrs = header_addresses(inner, "From") or from_addrs
+    verdict = judge.judge(result, from_addrs, date)
     return Layer(kind, path, verdict=verdict), inner
 
 
@@ -302,6 +331,14 @@ def decrypt_stream(root, der, candidates):
         # no MIME header (or one longer than we looked at): the whole way
         inner = _decrypted_entity(mime.canonical(b"".join([first, *chunks])), decrypted, 1)
         return decrypted, mime.assemble(outer, mime.canonical(inner.raw), root.eol)
+    carrier = _header_carrier(head)
+    if protection.read(carrier, root) is not None and head.body_start < len(head.raw):
+        fields, own = protection.unwrap(outer, carrier)
+        if carrier is head:
+            body = itertools.chain([mime.header_block(own) + mime.CRLF, first[head.body_start:]], chunks)
+        else:  # a signature left in place: the entity goes out untouched, under the protected header
+            body = itertools.chain([first], chunks)
+        return decrypted, mime.assemble(fields, body if root.eol != mime.CRLF else mime.crlf_chunks(body), root.eol)
     body = itertools.chain([first], chunks)
     return decrypted, mime.assemble(outer, body if root.eol != mime.CRLF else mime.crlf_chunks(body), root.eol)
 

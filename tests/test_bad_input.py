@@ -321,7 +321,8 @@ def test_25_megabyte_attachment(alice, bob):
     small, small_rss = _peak_rss(alice, "smime-encrypt", "--sign", "--passphrase-file", alice.passfile,
                                  input=message())
     assert small.returncode == 0
-    encrypted, enc_rss = _peak_rss(alice, "smime-encrypt", "--sign", "--passphrase-file", alice.passfile, input=msg)
+    encrypted, enc_rss = _peak_rss(alice, "smime-encrypt", "--sign", "--no-protect-headers", "--passphrase-file",
+                                   alice.passfile, input=msg)
     assert encrypted.returncode == 0, encrypted.stderr
     decrypted, dec_rss = _peak_rss(bob, "smime-decrypt", "--verify", "--passphrase-file", bob.passfile,
                                    input=encrypted.stdout)

@@ -71,7 +71,7 @@ def test_message_without_content_type(alice):
 def test_encrypted_message_keeps_its_headers_and_hides_the_content(alice):
     encrypted = alice.ok("smime-encrypt", input=message())
     head, _, body = encrypted.partition(b"\n\n")
-    assert b"Subject: The plan" in head and b"To: bob@example.org" in head
+    assert b"Subject: [...]" in head and b"To: bob@example.org" in head  # header protection obscures Subject
     assert b"application/pkcs7-mime; smime-type=enveloped-data" in head
     assert b"plan stands" not in encrypted
     assert body.replace(b"\n", b"").isascii()
@@ -135,3 +135,60 @@ def test_x25519_recipients_round_trip(make_home, ca, tmp_path):
                              [(xena.cert.public_bytes(serialization.Encoding.DER), lambda: key)])
     assert done.key_transport == "x25519-hkdf-sha256-aes128_wrap" and done.authenticated
     assert b"the plan stands" in bytes(done.content)
+
+
+# --- header protection (RFC 9788) -------------------------------------------------------------
+
+def test_encrypted_header_protection_round_trip(alice, bob, people, tmp_path):
+    """The Subject travels inside; outside it reads [...]; Bob's decryption shows the real one and
+    reports nothing amiss; openssl (no RFC 9788) still decrypts to a usable entity."""
+    encrypted = alice.ok("smime-encrypt", "--sign", "--passphrase-file", alice.passfile, input=message())
+    assert b"Subject: [...]" in encrypted and b"The plan" not in encrypted
+    plain = bob.ok("smime-decrypt", "--passphrase-file", bob.passfile, input=encrypted)
+    head = plain.split(b"\n\n", 1)[0]
+    assert b"Subject: The plan" in head and b"[...]" not in head and b"HP-Outer" not in head
+    result = bob.run("smime-decrypt", "--verify", "--json", "--passphrase-file", bob.passfile, input=encrypted)
+    report = json.loads(result.stderr)
+    assert report["verdict"] == "trusted" and report["protected_headers"]["mode"] == "cipher"
+    assert report["protected_headers"]["fields"]["Subject"] == "The plan" and not report["protected_headers"]["notes"]
+    shown = bob.ok("smime-decrypt", "--display", "--passphrase-file", bob.passfile, input=encrypted).decode()
+    assert "Subject: The plan" in shown.split("─" * 40)[0]
+    ok, inner, _ = peers.OpenSSL(tmp_path).decrypt(encrypted, people["bob"])
+    assert ok and b'hp="cipher"' in inner
+
+
+def test_header_protection_can_be_turned_off(alice):
+    assert b"Subject: The plan" in alice.ok("smime-encrypt", "--no-protect-headers", input=message())
+    alice.write_config('[accounts.me]\naddresses = ["alice@example.org"]\nprotect_headers = "never"\n')
+    assert b"Subject: The plan" in alice.ok("smime-encrypt", input=message())
+
+
+def test_a_changed_outer_header_is_reported_and_the_signed_from_binds(alice, bob):
+    """A clear signature with protected headers: a relay that rewrites From or Subject outside
+    cannot make the message look like someone else's; the difference is reported."""
+    signed = alice.ok("smime-sign", "--protect-headers", "--passphrase-file", alice.passfile, input=message())
+    assert b'hp="clear"' in signed and b"Subject: The plan" in signed
+    forged = signed.replace(b"From: Alice <alice@example.org>", b"From: Carol <carol@example.org>", 1)
+    forged = forged.replace(b"Subject: The plan", b"Subject: Wire the money", 1)
+    result = bob.run("smime-verify", "--json", input=forged)
+    report = json.loads(result.stdout)
+    assert report["verdict"] == "trusted"  # signed by alice, for the From inside the signature
+    notes = " ".join(report["notes"])
+    assert "outer From" in notes and "carol@example.org" in notes and "outer Subject" in notes
+    assert report["protected_headers"]["fields"]["From"] == "Alice <alice@example.org>"
+    untouched = json.loads(bob.run("smime-verify", "--json", input=signed).stdout)
+    assert untouched["verdict"] == "trusted" and not any("outer" in n for n in untouched["notes"])
+
+
+def test_legacy_display_part_is_not_shown_twice(alice, bob):
+    """An older RFC 9788 sender's legacy-display part repeats the header as text for old clients;
+    mailseal shows the protected header once, and not that part."""
+    body = ("Content-Type: multipart/mixed; boundary=\"ld\"\n\n--ld\n"
+            "Content-Type: text/plain; charset=us-ascii; hp-legacy-display=\"1\"\n\n"
+            "Subject: The plan\n\n--ld\nContent-Type: text/plain\n\nthe real text\n--ld--\n")
+    raw = (b"From: Alice <alice@example.org>\nTo: bob@example.org\nSubject: The plan\n"
+           b"Date: Mon, 02 Nov 2026 10:00:00 +0000\nMIME-Version: 1.0\n" + body.encode())
+    encrypted = alice.ok("smime-encrypt", input=raw)
+    shown = bob.ok("smime-decrypt", "--display", "--passphrase-file", bob.passfile, input=encrypted).decode()
+    content = shown.split("─" * 40)[1]
+    assert "the real text" in content and "Subject: The plan" not in content

@@ -12,6 +12,7 @@ def test_example_config_loads():
     work = loaded.account_for("Me@Example.org")
     assert work.name == "work" and work.passphrase_command == "pass show mail/smime"
     assert work.sign_by_default and not work.encrypt_by_default and work.sendmail == "/usr/sbin/sendmail"
+    assert work.protect_headers == "encrypted" and work.oaep is False
     assert loaded.account_for("me@example.net").name == "private"
     assert loaded.account_for("stranger@example.com") is None
     [directory] = loaded.directories()
