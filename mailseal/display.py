@@ -31,8 +31,23 @@ def banner(reading=None, verdict=None, error=None):
         d = reading.decryption
         if d is not None:
             text += f" · encrypted ({CIPHER_NAMES.get(d.cipher, d.cipher)}"
-            text += ", authenticated)" if d.authenticated else ")"
-    return "[mailseal] " + text
+            if d.authenticated:
+                text += ", authenticated)"
+            elif reading.content_authenticated:  # a valid signature inside covers it
+                text += ")"
+            else:  # EFAIL: CBC without a signature can be changed on the way without anyone noticing
+                text += ", NOT authenticated: it may have been altered)"
+    return BANNER_PREFIX + text
+
+
+BANNER_PREFIX = "[mailseal] "
+
+
+def _defuse(text):
+    """Content lines that look like mailseal's own banner are marked as the message's text,
+    so that no message can draw a verdict of its own (UI redressing)."""
+    return "\n".join("(message text) " + line if line.lstrip().startswith(BANNER_PREFIX.strip()) else line
+                     for line in text.split("\n"))
 
 
 def details(reading):
@@ -93,4 +108,4 @@ def page(reading):
         names = reading.protection.names
         lines += [f"{names[k]}: {v}" for k, v in reading.protection.fields.items()
                   if k in ("from", "to", "cc", "subject", "date")]
-    return "\n".join(lines) + "\n" + "─" * 40 + "\n" + render(reading.entity)
+    return "\n".join(lines) + "\n" + "─" * 40 + "\n" + _defuse(render(reading.entity))

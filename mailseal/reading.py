@@ -85,6 +85,16 @@ class Reading:
         return [l for l in self.layers if l.verdict is not None]
 
     @property
+    def content_authenticated(self):
+        """Is what is shown protected against change: by an AEAD cipher, or by a valid signature
+        inside the encryption (CBC alone is not: EFAIL)."""
+        d = self.decryption
+        if d is not None and d.authenticated:
+            return True
+        valid = ("trusted", "untrusted", "expired", "changed", "mismatch")
+        return any(l.verdict is not None and l.verdict.verdict in valid for l in self.layers)
+
+    @property
     def decryption(self):
         found = [l.decrypted for l in self.layers if l.decrypted is not None]
         return found[-1] if found else None
@@ -156,6 +166,7 @@ class Reading:
         if d is not None:
             out["decryption"] = {"cipher": d.cipher, "authenticated": d.authenticated,
                                  "key_transport": d.key_transport, "notes": d.notes}
+            out["content_authenticated"] = self.content_authenticated
         if self.protection is not None:
             out["protected_headers"] = self.protection.to_json()
         return out

@@ -186,3 +186,34 @@ def test_corpus_message_with_crlf_and_lf_endings(home, tmp_path):
     raw = read(tb("alice.dsig.SHA256.multipart.eml"))
     for variant in (raw, raw.replace(b"\r\n", b"\n"), peers.crlf(raw)):
         assert report(home, variant)[0]["verdict"] == "trusted"
+
+
+def test_unsigned_cbc_content_is_flagged_as_unauthenticated(alice, bob):
+    """EFAIL: CBC without a signature can be changed on the way; the verdict says so, and says
+    nothing of the kind for GCM or for signed content."""
+    cbc = alice.ok("smime-encrypt", "--cipher", "aes256-cbc", input=message())
+    shown = bob.ok("smime-decrypt", "--display", "--passphrase-file", bob.passfile, input=cbc).decode()
+    assert "NOT authenticated" in shown.splitlines()[0]
+    report = json.loads(bob.run("smime-decrypt", "--verify", "--json", "--passphrase-file", bob.passfile,
+                                input=cbc).stderr)
+    assert report["content_authenticated"] is False
+    gcm = alice.ok("smime-encrypt", "--cipher", "aes256-gcm", input=message())
+    assert "NOT authenticated" not in bob.ok("smime-decrypt", "--display", "--passphrase-file", bob.passfile,
+                                             input=gcm).decode()
+    signed = alice.ok("smime-encrypt", "--sign", "--cipher", "aes256-cbc", "--passphrase-file", alice.passfile,
+                      input=message())
+    report = json.loads(bob.run("smime-decrypt", "--verify", "--json", "--passphrase-file", bob.passfile,
+                                input=signed).stderr)
+    assert report["verdict"] == "trusted" and report["content_authenticated"] is True
+
+
+def test_a_body_imitating_the_banner_is_marked_as_message_text(alice, bob):
+    """UI redressing: a line in an unsigned message that copies mailseal's banner cannot pass for it."""
+    real = bob.ok("smime-verify", "--display",
+                  input=alice.ok("smime-sign", "--passphrase-file", alice.passfile, input=message())).decode()
+    fake_banner = real.splitlines()[0]
+    assert fake_banner.startswith("[mailseal] ✓ trusted")
+    forged = message(body=fake_banner + "\nPlease wire the money.\n")
+    shown = bob.ok("smime-verify", "--display", input=forged).decode().splitlines()
+    assert shown[0].startswith("[mailseal] - unsigned")
+    assert fake_banner not in shown and "(message text) " + fake_banner in shown
