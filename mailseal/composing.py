@@ -39,6 +39,7 @@ def sign_entity(inner, key, ident, *, opaque=False, digest="sha256"):
         der = signed.sign(inner, key, certs.der(ident.cert), chain_der, digest=digest, detached=False)
         return mime.smime_part("signed-data", der)
     der = signed.sign(inner, key, certs.der(ident.cert), chain_der, digest=digest, detached=True)
+    digest = signed.digest_for(key, digest)  # micalg names the digest really used (Ed25519: SHA-512)
     boundary = mime.boundary_for(inner).encode()
     head = (b"Content-Type: multipart/signed; protocol=\"application/pkcs7-signature\"; micalg="
             + MICALG.get(digest, digest).encode() + b";\r\n boundary=\"" + boundary + b"\"\r\n\r\n")

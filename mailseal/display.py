@@ -43,10 +43,28 @@ def banner(reading=None, verdict=None, error=None):
 BANNER_PREFIX = "[mailseal] "
 
 
+def _visible(char):
+    """A character as it may reach a terminal: control and invisible format characters are shown
+    as escapes (an ESC sequence could move the cursor onto the real banner)."""
+    import unicodedata
+
+    if char in "\n\t":
+        return char
+    category = unicodedata.category(char)
+    if category == "Cc":
+        return f"\\x{ord(char):02x}"
+    if category == "Cf":
+        return f"<U+{ord(char):04X}>"
+    return char
+
+
 def _defuse(text):
-    """Content lines that look like mailseal's own banner are marked as the message's text,
-    so that no message can draw a verdict of its own (UI redressing)."""
-    return "\n".join("(message text) " + line if line.lstrip().startswith(BANNER_PREFIX.strip()) else line
+    """Content as a terminal will show it, with lines that look like mailseal's own banner marked
+    as the message's text, so that no message can draw a verdict of its own (UI redressing)."""
+    text = "".join(_visible(c) for c in text) if not text.isprintable() else text
+    return "\n".join("(message text) " + line
+                     if line.lstrip().lstrip("<>U+0123456789ABCDEF").startswith(BANNER_PREFIX.strip())
+                     or BANNER_PREFIX.strip() in line else line
                      for line in text.split("\n"))
 
 
@@ -108,4 +126,31 @@ def page(reading):
         names = reading.protection.names
         lines += [f"{names[k]}: {v}" for k, v in reading.protection.fields.items()
                   if k in ("from", "to", "cc", "subject", "date")]
-    return "\n".join(lines) + "\n" + "─" * 40 + "\n" + _defuse(render(reading.entity))
+    signed = {layer.path: layer for layer in reading.nested if layer.verdict is not None}
+    if signed and not reading.signatures:  # partly signed: say above each text whether it is signed
+        content = _render_marked(reading.entity, "", signed)
+    else:
+        content = render(reading.entity)
+    return "\n".join(lines) + "\n" + "─" * 40 + "\n" + _defuse(content)
+
+
+def _render_marked(entity, path, signed):
+    """render(), each part of an unsigned container headed by whether (and by whom) it is signed."""
+    try:
+        parts = entity.parts()
+    except Exception as exc:  # a broken part is shown as broken, never hides the rest
+        return f"[part could not be shown: {exc}]\n"
+    out = []
+    for number, part in enumerate(parts, 1):
+        where = f"{path}.{number}" if path else str(number)
+        layer = signed.get(where)
+        if layer is not None:
+            verdict = layer.verdict
+            who = ", ".join(certs.emails(verdict.signer)) if verdict.signer is not None else "an unknown signer"
+            out.append(f"── part {where}: signed by {who} ({verdict.verdict}) ──\n" + render(part))
+        elif part.is_multipart and part.ctype != "multipart/signed" and any(
+                k.startswith(where + ".") for k in signed):
+            out.append(_render_marked(part, where, signed))
+        else:
+            out.append(f"── part {where}: not signed ──\n" + render(part))
+    return "\n".join(out)

@@ -11,7 +11,7 @@ the same message again changes nothing.
 """
 
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 
 from . import certs, reading
 from .errors import MailsealError
@@ -88,7 +88,12 @@ def _record(store, read, verdict, message_id, outcome, judge):
     sender = read.from_addrs[0]
     cert = verdict.signer
     fp = certs.fingerprint(cert)
-    moment = verdict.signing_time or read.date or datetime.now(timezone.utc)
+    now = datetime.now(timezone.utc)
+    moment = verdict.signing_time or read.date or now
+    if moment > now + timedelta(minutes=5):
+        # a time in the future says nothing (and must not pin this certificate as the newest
+        # evidence for encryption): the certificate's own start stands in for it
+        moment = certs.not_before(cert)
     outcome.address, outcome.fingerprint = sender, fp
     carried = [certs.load_der(der) for der in (verdict.certificates or [])]
     preferred = _preferred(verdict.encrypt_key_pref, carried, sender)

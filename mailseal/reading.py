@@ -10,6 +10,7 @@ are checked too but never make the message as a whole signed.
 """
 
 import itertools
+import re
 from dataclasses import dataclass, field
 
 from . import mime, protection
@@ -172,6 +173,26 @@ class Reading:
         return out
 
 
+_ADDRESS_LIKE = re.compile(r"[^\s<>\"'(),;:@]+@[^\s<>\"'(),;:@]+\.[^\s<>\"'(),;:@]+")
+
+
+def _display_name_check(root, reading):
+    """A From whose display name is another address ("alice@example.org" <mallory@evil.example>)
+    shows a reader that other address: no signature binds to it, so it is a mismatch."""
+    from .addresses import normalize
+
+    value = root.get("From") or ""
+    name = value.rsplit("<", 1)[0] if "<" in value else ""
+    shown = {normalize(a) for a in _ADDRESS_LIKE.findall(name)} - set(reading.from_addrs)
+    if not shown:
+        return
+    for layer in reading.layers:
+        if layer.verdict is not None and layer.verdict.verdict == "trusted":
+            layer.verdict.verdict = "mismatch"
+            layer.verdict.reasons.insert(0, f"the From display name shows {', '.join(sorted(shown))}, but the"
+                                            f" message is from {', '.join(reading.from_addrs)}")
+
+
 def _header_carrier(entity):
     """The entity whose header may hold protected fields: entity itself, or the signed content of
     a multipart/signed left unverified (smime-decrypt without --verify)."""
@@ -229,9 +250,13 @@ def read(raw, judge, *, candidates=None, peel_inner_signatures=True, search_part
         else:
             raise Unsupported(f"S/MIME {kind} content is not supported")
     reading.entity = entity
-    reading.protection = protection.read(_header_carrier(entity), root)
+    _display_name_check(root, reading)
+    carrier = _header_carrier(entity)
+    reading.protection = protection.read(carrier, root)
     if reading.protection is not None:
         reading.notes += reading.protection.notes
+        if "from" in reading.protection.fields:  # the protected From is the sender, as signed
+            reading.from_addrs = header_addresses(carrier, "From") or reading.from_addrs
     if search_parts and entity.is_multipart:
         _search_parts(entity, "", judge, reading)
     return reading

@@ -257,6 +257,9 @@ def _open(data, candidates, what):
             params = _GcmParams.load(env.algorithm["parameters"].dump())
             iv = params["aes_nonce"].native
             tag_len = params["aes_icvlen"].native
+        if not 12 <= tag_len <= 16:  # RFC 5084: a shorter tag is forgeable by trying
+            raise DecryptionFailed(f"the authentication tag is {tag_len} bytes, fewer than the 12 RFC 5084"
+                                   " requires: the message was altered or is not safe to trust")
         if len(env.mac) != tag_len:
             raise DecryptionFailed("the authentication tag has the wrong length: the message was altered")
         authenticated = True

@@ -322,6 +322,13 @@ def _time(moment):
     return cms.Time({"generalized_time": moment})
 
 
+def digest_for(key, digest):
+    """The digest a signature by key really uses: RFC 8419 fixes SHA-512 for Ed25519."""
+    from cryptography.hazmat.primitives.asymmetric import ed25519
+
+    return "sha512" if isinstance(key, ed25519.Ed25519PrivateKey) else digest
+
+
 def sign(content, key, cert_der, chain=(), *, digest="sha256", detached=True,
          signing_time=None, capabilities=CAPABILITIES, key_preference=True, encryption_cert=None):
     """A DER ContentInfo(SignedData) over content by key/cert_der, as a list of chunks.
@@ -344,8 +351,7 @@ def sign(content, key, cert_der, chain=(), *, digest="sha256", detached=True,
     cert = ax509.Certificate.load(cert_der)
     ias = cms.IssuerAndSerialNumber({"issuer": cert.issuer, "serial_number": cert.serial_number})
     moment = (signing_time or datetime.now(timezone.utc)).replace(microsecond=0)
-    if isinstance(key, ed25519.Ed25519PrivateKey):
-        digest = "sha512"  # RFC 8419: Ed25519 in CMS uses SHA-512 for the message digest
+    digest = digest_for(key, digest)
     attrs = [
         {"type": "content_type", "values": ["data"]},
         {"type": "signing_time", "values": [_time(moment)]},
