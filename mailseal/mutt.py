@@ -85,8 +85,9 @@ def export(store, config, directory):
                 trust = "t" if standing.status == "trusted" else "u"
             kid = add(cert)
             cert_lines.append(f"{address} {kid} {_label(cert)} {issuer_id(cert)} {trust} {_purpose(cert, view.now)}")
+    key_ids = {}
     for ident in identity.identities(store):
-        kid = add(ident.cert)
+        kid = key_ids[ident.fingerprint] = add(ident.cert)
         with open(ident.key_file, "rb") as handle:
             key_files[kid] = handle.read()
         status = identity.status(ident, identity.identities(store))
@@ -104,7 +105,8 @@ def export(store, config, directory):
         for name in os.listdir(folder):
             if _OURS.match(name) and name not in keep:
                 os.unlink(os.path.join(folder, name))
-    return {"directory": directory, "certificates": len(cert_lines), "keys": len(key_lines)}
+    return {"directory": directory, "certificates": len(cert_lines), "keys": len(key_lines),
+            "key_ids": key_ids}  # identity fingerprint -> mutt key id (for smime_default_key)
 
 
 def _write(path, data, mode):
