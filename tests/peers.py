@@ -194,14 +194,7 @@ class Gpgsm:
         return open(out, "rb").read()
 
     def encrypt(self, content, *emails):
-        out = os.path.join(self.home, "enc.out")
-        if os.path.exists(out):
-            os.unlink(out)
-        args = []
-        for email in emails:
-            args += ["-r", email]
-        self.run("--cipher-algo", "AES256", *args, "--output", out, "--encrypt", self.file("content.txt", content))
-        return open(out, "rb").read()
+        return self.encrypt_with(content, "AES256", *emails)
 
     def import_key_by_hand(self, person):
         """Give gpg-agent the private key directly, unprotected, as its own key file.
