@@ -51,7 +51,7 @@ bench: deps venv
 	$(BIN)/python -m compileall -q mailseal mailseal_cli >/dev/null
 	$(BIN)/python bench/benchmark.py --json bench/results.json
 
-# the MIME and CMS parsers and each filter's entry point under atheris: 6 x 20,000 inputs
+# the MIME and CMS parsers and each program's entry point under atheris: 8 x 20,000 inputs
 fuzz: deps venv
 	$(BIN)/pip install -q -e '.[fuzz]'
 	$(BIN)/python fuzz/run.py

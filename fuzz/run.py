@@ -8,7 +8,7 @@ regression test (tests/test_fuzz_regressions.py).  Exit 0 only when every
 target ran all its inputs without a crash.
 
 Example:
-  .venv/bin/python fuzz/run.py                       # what make fuzz runs: 6 targets x 20,000 inputs
+  .venv/bin/python fuzz/run.py                       # what make fuzz runs: 8 targets x 20,000 inputs
   .venv/bin/python fuzz/run.py --runs 2000 mime cms  # a quick look at two targets
 """
 
@@ -29,8 +29,8 @@ def worker(target, libfuzzer_args):
 
     with atheris.instrument_imports():
         import mailseal  # noqa: F401
-        from mailseal import (cms, composing, display, harvest, identity, mime, reading,  # noqa: F401
-                              store, trust, verification)
+        from mailseal import (cms, composing, display, harvest, identity, mime, mutt_protocol,  # noqa: F401
+                              parts, reading, store, trust, verification)
         from mailseal.cms import ber, enveloped, signed  # noqa: F401
     import targets
     from mailseal.errors import MailsealError

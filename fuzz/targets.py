@@ -119,8 +119,35 @@ def import_target(data):
     harvest.harvest(data, w.judge, w.store)
 
 
+def view_target(data):
+    """smime-view, aerc's part filter: DER, base64, PEM or a whole message."""
+    from mailseal import display, parts
+
+    w = world()
+    display.page(parts.read_part(data, w.judge, candidates=w.candidates, frm="fuzz@example.org"))
+
+
+def mutt_target(data):  # noqa: C901
+    """smime-mutt, mutt's commands: verify (content and signature halves), verify-opaque, decrypt,
+    the signer check and Ctrl-K's certificate extraction."""
+    from mailseal import mutt_protocol
+    from mailseal.errors import MailsealError
+
+    w = world()
+    half = len(data) // 2
+    for call in (lambda: mutt_protocol.verify(w.store, w.config, data[:half], data[half:]),
+                 lambda: mutt_protocol.verify_opaque(w.store, w.config, data),
+                 lambda: mutt_protocol.decrypt(w.store, data, mutt_protocol.MuttPassphrase(None, w.config)),
+                 lambda: mutt_protocol.signer_certificate(w.store, w.config, data),
+                 lambda: mutt_protocol.pk7out(data)):
+        try:
+            call()
+        except MailsealError:
+            pass
+
+
 TARGETS = {"mime": mime_target, "cms": cms_target, "verify": verify_target, "decrypt": decrypt_target,
-           "compose": compose_target, "import": import_target}
+           "compose": compose_target, "import": import_target, "view": view_target, "mutt": mutt_target}
 
 
 def seeds():
