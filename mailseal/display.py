@@ -62,9 +62,7 @@ def _defuse(text):
     """Content as a terminal will show it, with lines that look like mailseal's own banner marked
     as the message's text, so that no message can draw a verdict of its own (UI redressing)."""
     text = "".join(_visible(c) for c in text) if not text.isprintable() else text
-    return "\n".join("(message text) " + line
-                     if line.lstrip().lstrip("<>U+0123456789ABCDEF").startswith(BANNER_PREFIX.strip())
-                     or BANNER_PREFIX.strip() in line else line
+    return "\n".join("(message text) " + line if BANNER_PREFIX.strip() in line else line
                      for line in text.split("\n"))
 
 

@@ -146,8 +146,9 @@ class Tmux:
 @pytest.fixture
 def tmux_session(tmp_path):
     """A factory make(argv, env=None, cwd=None) -> Tmux; every session is closed at teardown."""
-    if shutil.which("tmux") is None:
-        pytest.skip("tmux is not installed")
+    from tests.conftest import need
+
+    need("tmux")  # the Makefile installs it: its absence is an error, not a skip
     sessions = []
 
     def make(argv, env=None, cwd=None):
